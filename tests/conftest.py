@@ -1,0 +1,32 @@
+"""Shared fixtures: the public data folder and an isolated state directory per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from aiinfra_pipelines.paths import shared_data_dir
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    d = shared_data_dir()
+    if d is None:
+        pytest.fail("the public data folder (../shared/data or AIINFRA_DATA_DIR) is missing")
+    return d
+
+
+@pytest.fixture
+def aiinfra_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "aiinfra-home"
+    monkeypatch.setenv("AIINFRA_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def examples_dir() -> Path:
+    return REPO / "examples"
