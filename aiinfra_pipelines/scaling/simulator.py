@@ -1,0 +1,302 @@
+"""Trace-driven autoscaling simulator.
+
+Model (the SimPy reference in ``simpy_reference.py`` implements the same one event by event):
+
+* A replica has ``max_batch_size`` batch slots. The load balancer keeps one FCFS queue;
+  a request takes the slot that frees first (idle slots in the order they became idle),
+  holds it for ``service_s`` and sees its first token ``prefill_s`` after it started.
+* The policy runs every ``control_interval_s`` at ticks ``k * interval`` and sees only an
+  :class:`Observation` of the past. A tick happens before the arrivals and completions of
+  the same instant. At a tick: observe, decide, then apply: scale-up requests replicas
+  (billed from now, ready after the provisioning delay rounded up to whole intervals);
+  scale-down first cancels pending replicas (newest first, billing stops now), then
+  drains ready ones (newest first): a draining replica takes no new request and is billed
+  until its last request finishes. Then replicas due at this tick become ready.
+* Billing is per second (each replica's billed time rounded up to a whole second).
+* The run ends at the first tick after the last arrival at which every request has
+  finished; replicas still up are billed until then.
+
+Implementation: requests are processed in arrival order with a heap of slot free times
+(lazy deletion of drained replicas' slots) between control ticks; a request is started
+only once its start time is before the next tick, so every start sees the replica set
+the policy had actually chosen by then. Per-interval figures are computed with numpy.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from bisect import bisect_left
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from aiinfra_pipelines.scaling.policies import Observation
+from aiinfra_pipelines.scaling.service_model import ServiceModel
+from aiinfra_pipelines.scaling.traces import Trace
+
+PENDING, READY, DRAINING, GONE = 0, 1, 2, 3
+
+
+@dataclass
+class SimResult:
+    requests: pd.DataFrame
+    intervals: pd.DataFrame
+    summary: dict
+    replicas: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def prepare(trace: Trace, service_model: ServiceModel):
+    a = trace.df["arrival_s"].to_numpy(dtype=float)
+    pre, svc = service_model.service_times(trace)
+    return a, np.asarray(pre, dtype=float), np.asarray(svc, dtype=float)
+
+
+def simulate(
+    trace: Trace,
+    policy,
+    service_model: ServiceModel,
+    *,
+    price_per_replica_hour: float,
+    provisioning_delay_s: float = 120.0,
+    control_interval_s: float = 15.0,
+    slo_ttft_s: float | None = None,
+    slo_latency_s: float | None = None,
+    initial_replicas: int | None = None,
+    rate_window_s: float = 30.0,
+    max_idle_wait_s: float = 6 * 3600.0,
+    score_from_s: float = 0.0,
+    _prepared=None,
+) -> SimResult:
+    """Replay ``trace`` under ``policy``; see the module doc for the model.
+
+    ``initial_replicas``: replicas ready at time 0 (default: the pool a running system would
+    have, ``ceil(mean concurrency of the first 5 minutes / slots)``, the same for every
+    policy). ``score_from_s``: the summary counts requests arriving from then on and the
+    cost from then on (the replay before it is warm-up; the tuner's honest protocol
+    replays the whole trace and scores the evaluation half). A request meets the SLO when its TTFT is within
+    ``slo_ttft_s`` and its end-to-end latency within ``slo_latency_s`` (each when given).
+    """
+    if control_interval_s <= 0 or provisioning_delay_s < 0 or price_per_replica_hour < 0:
+        raise ValueError("control_interval_s must be > 0, provisioning_delay_s and price_per_replica_hour >= 0")
+    a, pre, svc = _prepared if _prepared is not None else prepare(trace, service_model)
+    n = len(a)
+    B = int(service_model.max_batch_size)
+    dt = float(control_interval_s)
+    delay_ticks = int(math.ceil(provisioning_delay_s / dt - 1e-9))
+    policy.reset()
+    if hasattr(policy, "bind_future"):
+        policy.bind_future(a, svc, batch_slots=B, provisioning_delay_s=delay_ticks * dt, control_interval_s=dt)
+
+    start = np.full(n, np.nan)
+    done = np.full(n, np.nan)
+    arrivals = a.tolist()
+    services = svc.tolist()
+    # replicas: parallel lists
+    r_req, r_ready, r_end, r_state, r_busy = [], [], [], [], []
+    ready_ids: list[int] = []  # ready, not draining, in ready order
+    pending_ids: list[int] = []  # in request order
+    slots: list = []  # heap of (free_time, seq, replica)
+    seq = 0
+    completions: list = []  # heap of completion times of started requests
+    n_done_before = 0
+    nxt = 0  # next request to start (FCFS)
+    last_arrival = arrivals[-1] if n else 0.0
+
+    def add_replica(t_req: float, t_ready: float, state: int) -> int:
+        r_req.append(t_req); r_ready.append(t_ready); r_end.append(math.nan); r_state.append(state); r_busy.append(t_ready)
+        return len(r_req) - 1
+
+    def make_ready(rid: int, t: float) -> None:
+        nonlocal seq
+        r_state[rid] = READY
+        r_ready[rid] = t
+        ready_ids.append(rid)
+        for _ in range(B):
+            heapq.heappush(slots, (t, seq, rid))
+            seq += 1
+
+    tk, ttime, tready, tpending, tdesired, trate, tqueue, tutil = [], [], [], [], [], [], [], []
+    due: dict[int, list[int]] = {}
+    k = 0
+    idle_since = None
+    while True:
+        t = k * dt
+        # 1. start every waiting request whose start falls before this tick
+        while nxt < n and arrivals[nxt] < t:
+            while slots and r_state[slots[0][2]] != READY:
+                heapq.heappop(slots)
+            if not slots:
+                break
+            free, _, rid = slots[0]
+            s0 = arrivals[nxt] if arrivals[nxt] > free else free
+            if s0 >= t:
+                break
+            heapq.heappop(slots)
+            end = s0 + services[nxt]
+            start[nxt] = s0
+            done[nxt] = end
+            heapq.heappush(slots, (end, seq, rid))
+            seq += 1
+            if end > r_busy[rid]:
+                r_busy[rid] = end
+            heapq.heappush(completions, end)
+            nxt += 1
+        while completions and completions[0] < t:
+            heapq.heappop(completions)
+            n_done_before += 1
+        arrived = bisect_left(arrivals, t)
+        if t > last_arrival and n_done_before == n:
+            break
+        # 2. observe
+        in_service = nxt - n_done_before
+        n_ready = len(ready_ids)
+        rate = (arrived - bisect_left(arrivals, t - rate_window_s)) / rate_window_s
+        obs = Observation(t, rate, arrived - n_done_before,
+                          in_service / (n_ready * B) if n_ready else 0.0, n_ready, len(pending_ids))
+        # 3. decide and apply
+        if k == 0:
+            policy_init = initial_replicas
+            if policy_init is None:
+                first = a < min(300.0, last_arrival + 1e-9) + 1e-9
+                span = max(min(300.0, last_arrival), dt)
+                policy_init = max(1, math.ceil(float(svc[first].sum()) / span / B)) if n else 0
+            init = int(policy_init)
+            if hasattr(policy, "_last_desired"):
+                policy._last_desired = init
+            obs.ready_replicas = init
+        want = int(policy.desired_replicas(obs, t))
+        if k == 0:
+            for _ in range(max(init, 0)):
+                make_ready(add_replica(0.0, 0.0, READY), 0.0)
+        else:
+            have = len(ready_ids) + len(pending_ids)
+            if want > have:
+                for _ in range(want - have):
+                    rid = add_replica(t, t + delay_ticks * dt, PENDING)
+                    pending_ids.append(rid)
+                    due.setdefault(k + delay_ticks, []).append(rid)
+            elif want < have:
+                drop = have - want
+                while drop and pending_ids:
+                    rid = pending_ids.pop()
+                    r_state[rid] = GONE
+                    r_end[rid] = t
+                    drop -= 1
+                while drop and ready_ids:
+                    rid = ready_ids.pop()
+                    r_state[rid] = DRAINING
+                    r_end[rid] = max(t, r_busy[rid])
+                    drop -= 1
+        for rid in due.pop(k, ()):
+            if r_state[rid] == PENDING:
+                pending_ids.remove(rid)
+                make_ready(rid, t)
+        tk.append(k); tready.append(n_ready); tpending.append(obs.pending_replicas)
+        tdesired.append(want); trate.append(rate); tqueue.append(obs.queue_length); tutil.append(obs.utilization)
+        # guard: nothing can ever serve the waiting requests
+        if t > last_arrival and not ready_ids and not pending_ids:
+            idle_since = t if idle_since is None else idle_since
+            if t - idle_since > max_idle_wait_s:
+                break
+        else:
+            idle_since = None
+        k += 1
+    t_end = k * dt
+    for rid in range(len(r_req)):
+        if r_state[rid] in (READY, PENDING):
+            r_end[rid] = t_end
+    return _results(a, pre, svc, start, done, np.array(r_req), np.array(r_ready), np.array(r_end),
+                    np.array(r_state), tk, tready, tpending, tdesired, trate, tqueue, tutil, dt, B,
+                    price_per_replica_hour, slo_ttft_s, slo_latency_s, t_end, score_from_s)
+
+
+def _integral(starts: np.ndarray, ends: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """sum_i |[s_i, e_i) ∩ [0, g)| for each g of the grid."""
+    s = np.sort(starts)
+    e = np.sort(ends)
+    cs = np.concatenate([[0.0], np.cumsum(s)])
+    ce = np.concatenate([[0.0], np.cumsum(e)])
+    i = np.searchsorted(s, grid, side="left")
+    j = np.searchsorted(e, grid, side="left")
+    return (grid * i - cs[i]) - (grid * j - ce[j])
+
+
+def _results(a, pre, svc, start, done, r_req, r_ready, r_end, r_state, tk, tready, tpending, tdesired,
+             trate, tqueue, tutil, dt, B, price, slo_ttft_s, slo_latency_s, t_end, score_from_s=0.0) -> SimResult:
+    served = ~np.isnan(start)
+    wait = np.where(served, start - a, np.inf)
+    ttft = wait + pre
+    lat = wait + svc
+    ok = served.copy()
+    if slo_ttft_s is not None:
+        ok &= ttft <= slo_ttft_s + 1e-9
+    if slo_latency_s is not None:
+        ok &= lat <= slo_latency_s + 1e-9
+    requests = pd.DataFrame({"arrival_s": a, "start_s": start, "queueing_delay_s": wait, "ttft_s": ttft,
+                             "latency_s": lat, "meets_slo": ok})
+    billed = np.ceil(np.maximum(r_end - r_req, 0.0) - 1e-9) if len(r_req) else np.zeros(0)
+    cost = float(billed.sum()) * price / 3600.0
+    grid = np.arange(len(tk) + 1) * dt
+    alive = np.diff(_integral(r_req, r_end, grid)) if len(r_req) else np.zeros(len(tk))
+    became_ready = r_state != 0  # PENDING replicas cancelled before ready have r_ready in the future
+    ready_mask = (r_ready <= r_end) & became_ready & ~((r_state == 3) & (r_ready > r_end - 1e-12))
+    ready_sec = np.diff(_integral(r_ready[ready_mask], r_end[ready_mask], grid)) if ready_mask.any() else np.zeros(len(tk))
+    busy = np.diff(_integral(start[served], done[served], grid)) if served.any() else np.zeros(len(tk))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        util = np.where(ready_sec > 0, busy / (ready_sec * B), 0.0)
+    intervals = pd.DataFrame({
+        "t_s": grid[:-1], "replicas_ready": tready, "replicas_pending": tpending, "replicas_desired": tdesired,
+        "request_rate_rps": trate, "queue_length": tqueue, "utilization_observed": tutil,
+        "utilization": util, "replica_seconds": alive, "cost_usd": alive * price / 3600.0,
+    })
+    waiting_any = _backlog_flags(a, start, grid[:-1])
+    if score_from_s > 0:
+        sel = a >= score_from_s
+        a, ok, ttft, lat, wait = a[sel], ok[sel], ttft[sel], lat[sel], wait[sel]
+        from_k = int(score_from_s // dt)
+        t_span = t_end - from_k * dt
+        billed_s = float(alive[from_k:].sum())
+        cost = billed_s * price / 3600.0
+        busy, ready_sec, waiting_any = busy[from_k:], ready_sec[from_k:], waiting_any[from_k:]
+        served = served[sel]
+    else:
+        t_span, billed_s = t_end, float(billed.sum())
+    n = len(a)
+    summary = {
+        "requests": int(n),
+        "cost_usd": cost,
+        "cost_per_1k_requests": cost / n * 1000.0 if n else 0.0,
+        "slo_attainment": float(ok.mean()) if n else 1.0,
+        "replica_seconds": billed_s,
+        "mean_replicas": billed_s / t_span if t_span > 0 else 0.0,
+        "max_replicas": int(max(np.asarray(tready).max(initial=0), 0)),
+        "mean_utilization": float(busy.sum() / (ready_sec.sum() * B)) if ready_sec.sum() > 0 else 0.0,
+        "scale_up_response_s": _episode_mean(waiting_any, dt),
+        "unserved_requests": int((~served).sum()),
+        "duration_s": float(t_span),
+    }
+    for name, v in (("ttft", ttft), ("latency", lat), ("queueing_delay", wait)):
+        for p in (50, 95, 99):
+            summary[f"p{p}_{name}_s"] = float(np.percentile(v, p)) if n else 0.0
+    return SimResult(requests, intervals, summary,
+                     pd.DataFrame({"requested_s": r_req, "ready_s": r_ready, "end_s": r_end}))
+
+
+def _backlog_flags(a, start, ticks) -> np.ndarray:
+    """At each tick: was some arrived request waiting for a slot?"""
+    s = np.where(np.isnan(start), np.inf, start)
+    arrived = np.searchsorted(a, ticks, side="left")
+    started = np.searchsorted(np.sort(s), ticks, side="left")
+    return arrived > started
+
+
+def _episode_mean(flags: np.ndarray, dt: float) -> float:
+    """Mean length of runs of ticks with a backlog: how long capacity took to catch up."""
+    if not flags.any():
+        return 0.0
+    f = np.concatenate([[False], flags, [False]]).astype(int)
+    d = np.diff(f)
+    lengths = np.flatnonzero(d == -1) - np.flatnonzero(d == 1)
+    return float(lengths.mean() * dt)
