@@ -24,6 +24,8 @@ HOST_CPU_UTILIZATION = "aiinfra_host_cpu_utilization_ratio"  # gauge 0..1
 HOST_MEMORY_USED_BYTES = "aiinfra_host_memory_used_bytes"  # gauge
 GPU_UTILIZATION = "aiinfra_gpu_utilization_ratio"  # gauge 0..1, label gpu; absent without a GPU
 GPU_MEMORY_USED_BYTES = "aiinfra_gpu_memory_used_bytes"  # gauge, label gpu
+HOST_MEMORY_TOTAL_BYTES = "aiinfra_host_memory_total_bytes"  # gauge
+GPU_POWER_WATTS = "aiinfra_gpu_power_watts"  # gauge, label gpu; absent without a GPU
 
 # --- recording rules (telemetry/ generates them; the controller and reports read them) -----
 RULE_REQUEST_RATE = "aiinfra:inference_request_rate:rate30s"  # sum over replicas, req/s
@@ -36,3 +38,4 @@ RULE_READY_REPLICAS = "aiinfra:inference_ready_replicas:count"  # count(up{job="
 JOB_INFERENCE = "inference"
 JOB_TRAINING = "training"
 JOB_HOST = "host"
+JOB_PROMETHEUS = "prometheus"  # the server scraping itself (its port is known only once it listens)
