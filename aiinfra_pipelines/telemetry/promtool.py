@@ -10,8 +10,6 @@ from pathlib import Path
 from .binaries import resolve_promtool
 from .errors import TelemetryConfigError
 
-_LINE = re.compile(r":(\d+):\d+:")
-
 
 def _run(args: list[str], path: Path, binary) -> str:
     tool = resolve_promtool(binary)
@@ -21,7 +19,9 @@ def _run(args: list[str], path: Path, binary) -> str:
     proc = subprocess.run([str(tool), *args, str(path)], capture_output=True, text=True, timeout=60)
     output = (proc.stdout + proc.stderr).strip()
     if proc.returncode != 0:
-        m = _LINE.search(proc.stderr) or _LINE.search(proc.stdout)
+        # promtool writes "<file>: <line>:<col>: ..." for rule errors
+        line_re = re.compile(re.escape(path.name) + r":\s*(\d+):\d+:")
+        m = line_re.search(proc.stderr) or line_re.search(proc.stdout)
         raise TelemetryConfigError(str(path), output, line=int(m.group(1)) if m else None)
     return output
 

@@ -190,8 +190,9 @@ class PrometheusServer:
 
         deadline = time.monotonic() + timeout_s
         for attempt in range(max_port_attempts):
-            want = self.requested_port if attempt == 0 else None
-            port = want if want is not None and port_is_free(self.host, want) else free_port(self.host)
+            # the requested port first; when Prometheus reports it busy (or it was taken between
+            # our pick and its bind), the kernel's pick of a free one
+            port = self.requested_port if attempt == 0 and self.requested_port else free_port(self.host)
             self.port_attempts.append(port)
             outcome, log_tail = self._launch(binary, port, deadline)
             if outcome == "listening":
