@@ -17,6 +17,7 @@ from aiinfra_pipelines.telemetry.errors import MissingBinaryError, TelemetryConf
 from aiinfra_pipelines.telemetry.host_exporter import start_host_exporter
 from aiinfra_pipelines.telemetry.promtool import check_config, check_rules
 from aiinfra_pipelines.telemetry.server import PrometheusServer
+from aiinfra_pipelines.telemetry.stack import deploy_local_stack
 from aiinfra_pipelines.telemetry.targets import TargetRegistry
 
 RULES = [m.RULE_REQUEST_RATE, m.RULE_UTILIZATION, m.RULE_QUEUE_PER_REPLICA, m.RULE_LATENCY_P99, m.RULE_READY_REPLICAS]
@@ -172,6 +173,9 @@ def test_missing_binary_names_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setenv("AIINFRA_PROMETHEUS_BIN", str(missing))
     with pytest.raises(MissingBinaryError, match=f"AIINFRA_PROMETHEUS_BIN={missing}"):
         PrometheusServer(cfg).start()
+    with pytest.raises(MissingBinaryError, match="AIINFRA_PROMETHEUS_BIN"):
+        deploy_local_stack(tmp_path / "stack")  # fails before starting anything
+    assert not (tmp_path / "stack").exists()
     monkeypatch.delenv("AIINFRA_PROMETHEUS_BIN")
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(MissingBinaryError, match="looked at: PATH"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from . import metrics as m
 from .client import PrometheusClient
 from .config import DEFAULT_JOBS, render_prometheus_config, render_recording_rules
+from .binaries import resolve_prometheus, resolve_promtool
 from .errors import PrometheusStartError, TelemetryError
 from .promtool import check_config, check_rules
 from .server import PrometheusServer, pid_alive, terminate_pid
@@ -123,6 +125,8 @@ def deploy_local_stack(
     $AIINFRA_PROMETHEUS_BIN, else PATH). Anything started is stopped again when a step fails.
     """
     t0 = time.monotonic()
+    binary = resolve_prometheus(binary)  # a missing tool fails here, before anything starts
+    resolve_promtool()
     evaluation_interval_s = scrape_interval_s if evaluation_interval_s is None else evaluation_interval_s
     tdir = Path(run_dir).resolve()
     tdir.mkdir(parents=True, exist_ok=True)
@@ -227,8 +231,6 @@ def teardown_local_stack(stack: TelemetryStack, timeout_s: float = 10.0) -> bool
     if stack.host_exporter_pid:
         stopped |= terminate_pid(stack.host_exporter_pid, timeout_s=timeout_s / 2, must_contain=HOST_EXPORTER_MODULE)
     if stack.tsdb_temporary:
-        import shutil
-
         shutil.rmtree(stack.tsdb_dir, ignore_errors=True)
     with contextlib.suppress(FileNotFoundError):
         stack.state_file.unlink()
