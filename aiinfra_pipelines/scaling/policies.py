@@ -233,7 +233,7 @@ class _RateForecaster:
 class PredictivePolicy(_Policy):
     """Provision ahead of the forecast arrival rate.
 
-    desired = ceil(max(forecast over the horizon, recent rate) * (1 + headroom) / capacity_rps),
+    desired = ceil(max forecast over the horizon * (1 + headroom) / capacity_rps),
     where the horizon is ``horizon_s`` (set it to the provisioning delay plus one control
     interval) and the forecast is damped-trend exponential smoothing fitted with statsmodels
     (see :class:`_RateForecaster`: statsmodels is already a dependency, its Holt model is a
@@ -271,8 +271,9 @@ class PredictivePolicy(_Policy):
     def _baseline(self, o: Observation, now: float) -> int:
         if self._fc is None:
             self._fc = _RateForecaster(self.bucket_s, self.refit_s)
-        self._fc.observe(now, o.request_rate_rps)
-        rate = max(self._fc.forecast_max(self.horizon_s), o.request_rate_rps)
+        if now > 0:  # at time 0 no rate has been measured yet
+            self._fc.observe(now, o.request_rate_rps)
+        rate = self._fc.forecast_max(self.horizon_s)
         want = math.ceil(rate * (1.0 + self.headroom) / self.capacity_rps - 1e-9)
         if want == 0 and o.queue_length > 0:
             want = 1

@@ -44,6 +44,7 @@ def simulate_simpy(
     slo_latency_s: float | None = None,
     initial_replicas: int | None = None,
     rate_window_s: float = 30.0,
+    hold_s: float | None = None,
 ) -> dict:
     """Returns a summary dict with ``cost_usd``, ``cost_per_1k_requests``, ``slo_attainment``."""
     a, pre, svc = prepare(trace, service_model)
@@ -54,6 +55,7 @@ def simulate_simpy(
     policy.reset()
     if hasattr(policy, "bind_future"):
         policy.bind_future(a, svc, batch_slots=B, provisioning_delay_s=delay, control_interval_s=dt)
+    hold = max(2 * (delay + dt), 240.0) if hold_s is None else hold_s
     env = simpy.Environment()
     store = simpy.Store(env)
     replicas: list[_Replica] = []
@@ -111,7 +113,7 @@ def simulate_simpy(
                 break
             na = st["arrived"]
             lo = np.searchsorted(np.asarray(arrival_log), t - rate_window_s, side="left") if arrival_log else 0
-            rate = (na - lo) / rate_window_s
+            rate = (na - lo) / min(rate_window_s, t) if t > 0 else 0.0
             in_service = st["started"] - st["done"]
             obs = Observation(t, rate, na - st["done"], in_service / (len(ready) * B) if ready else 0.0,
                               len(ready), len(pending))
@@ -120,7 +122,7 @@ def simulate_simpy(
                 if init is None:
                     span = max(min(300.0, a[-1]), dt)
                     first = a < min(300.0, a[-1] + 1e-9) + 1e-9
-                    init = max(1, math.ceil(float(svc[first].sum()) / span / B))
+                    init = max(1, math.ceil(float(svc[first].sum()) / span / B / 0.7))
                 if hasattr(policy, "_last_desired"):
                     policy._last_desired = init
                 obs.ready_replicas = init
@@ -139,7 +141,7 @@ def simulate_simpy(
                     replicas.append(rep)
                     pending.append(rep)
                     due.setdefault(k + round(delay / dt), []).append(rep)
-                drop = max(0, have - want)
+                drop = max(0, have - want) if t >= hold else 0
                 while drop and pending:
                     rep = pending.pop()
                     rep.state, rep.end = "gone", t

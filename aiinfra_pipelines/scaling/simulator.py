@@ -67,13 +67,15 @@ def simulate(
     rate_window_s: float = 30.0,
     max_idle_wait_s: float = 6 * 3600.0,
     score_from_s: float = 0.0,
+    hold_s: float | None = None,
     _prepared=None,
 ) -> SimResult:
     """Replay ``trace`` under ``policy``; see the module doc for the model.
 
     ``initial_replicas``: replicas ready at time 0 (default: the pool a running system would
-    have, ``ceil(mean concurrency of the first 5 minutes / slots)``, the same for every
-    policy). ``score_from_s``: the summary counts requests arriving from then on and the
+    have, ``ceil(mean concurrency of the first 5 minutes / slots / 0.7)``, the same for
+    every policy). ``hold_s`` (default: twice the provisioning delay plus one interval, at least 240 s): no scale-down
+    before then, while the policies' histories fill (a replay starts with none). ``score_from_s``: the summary counts requests arriving from then on and the
     cost from then on (the replay before it is warm-up; the tuner's honest protocol
     replays the whole trace and scores the evaluation half). A request meets the SLO when its TTFT is within
     ``slo_ttft_s`` and its end-to-end latency within ``slo_latency_s`` (each when given).
@@ -88,6 +90,7 @@ def simulate(
     policy.reset()
     if hasattr(policy, "bind_future"):
         policy.bind_future(a, svc, batch_slots=B, provisioning_delay_s=delay_ticks * dt, control_interval_s=dt)
+    hold = max(2 * (delay_ticks + 1) * dt, 240.0) if hold_s is None else hold_s
 
     start = np.full(n, np.nan)
     done = np.full(n, np.nan)
@@ -152,7 +155,7 @@ def simulate(
         # 2. observe
         in_service = nxt - n_done_before
         n_ready = len(ready_ids)
-        rate = (arrived - bisect_left(arrivals, t - rate_window_s)) / rate_window_s
+        rate = (arrived - bisect_left(arrivals, t - rate_window_s)) / min(rate_window_s, t) if t > 0 else 0.0
         obs = Observation(t, rate, arrived - n_done_before,
                           in_service / (n_ready * B) if n_ready else 0.0, n_ready, len(pending_ids))
         # 3. decide and apply
@@ -161,7 +164,7 @@ def simulate(
             if policy_init is None:
                 first = a < min(300.0, last_arrival + 1e-9) + 1e-9
                 span = max(min(300.0, last_arrival), dt)
-                policy_init = max(1, math.ceil(float(svc[first].sum()) / span / B)) if n else 0
+                policy_init = max(1, math.ceil(float(svc[first].sum()) / span / B / 0.7)) if n else 0
             init = int(policy_init)
             if hasattr(policy, "_last_desired"):
                 policy._last_desired = init
@@ -177,7 +180,7 @@ def simulate(
                     rid = add_replica(t, t + delay_ticks * dt, PENDING)
                     pending_ids.append(rid)
                     due.setdefault(k + delay_ticks, []).append(rid)
-            elif want < have:
+            elif want < have and t >= hold:
                 drop = have - want
                 while drop and pending_ids:
                     rid = pending_ids.pop()

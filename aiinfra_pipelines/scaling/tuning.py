@@ -1,0 +1,247 @@
+"""Policy tuning with the simulator: the cheapest setting that meets the SLO.
+
+Honest protocol (default ``split=0.5``): every setting is simulated on the first half of
+the trace (by time) and the cheapest one whose SLO attainment there reaches the objective
+is chosen; that setting is then scored on the second half: the whole trace is replayed
+(the first half is warm-up, so the policy's state and pool are what they would be) and
+only requests arriving in the second half, and the cost from then on, are counted.
+``split=None`` tunes and scores on the whole trace.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from aiinfra_pipelines.scaling.policies import FAMILIES, policy_from_settings
+from aiinfra_pipelines.scaling.service_model import ServiceModel
+from aiinfra_pipelines.scaling.simulator import prepare, simulate
+from aiinfra_pipelines.scaling.traces import Trace
+
+
+@dataclass(frozen=True)
+class SLO:
+    """A request meets the SLO when TTFT <= ``ttft_s`` and latency <= ``latency_s`` (each
+    when set); the objective is met when at least ``attainment`` of requests do."""
+
+    ttft_s: float | None = None
+    latency_s: float | None = None
+    attainment: float = 0.99
+
+    @classmethod
+    def coerce(cls, slo) -> "SLO":
+        if isinstance(slo, SLO):
+            return slo
+        if isinstance(slo, (int, float)):
+            return cls(ttft_s=float(slo))
+        if isinstance(slo, dict):
+            return cls(**slo)
+        # spec.LatencySLO (p99_latency_s, ttft_s, attainment)
+        ttft = getattr(slo, "ttft_s", None)
+        lat = None if ttft is not None else getattr(slo, "p99_latency_s", None)
+        return cls(ttft_s=ttft, latency_s=lat, attainment=float(getattr(slo, "attainment", 0.99)))
+
+    def kwargs(self) -> dict:
+        return {"slo_ttft_s": self.ttft_s, "slo_latency_s": self.latency_s}
+
+
+@dataclass
+class TuneResult:
+    family: str
+    best_params: dict | None
+    best_policy: object | None
+    table: pd.DataFrame
+    train_summary: dict | None
+    eval_summary: dict | None
+    meets_slo: bool  # on the evaluation part
+    slo: SLO = field(default_factory=SLO)
+
+    def to_dict(self) -> dict:
+        return {"family": self.family, "params": self.best_params, "meets_slo": self.meets_slo,
+                "train": self.train_summary, "eval": self.eval_summary}
+
+
+def default_grid(family: str, *, capacity_rps: float, batch_slots: int, provisioning_delay_s: float = 120.0,
+                 control_interval_s: float = 15.0, max_replicas: int = 256) -> list[dict]:
+    """The search space of each family (``capacity_rps``: one replica at full batch on the
+    trace's request mix; the grids scale it by a target utilisation)."""
+    horizon = math.ceil(provisioning_delay_s / control_interval_s) * control_interval_s + control_interval_s
+    B = batch_slots
+    if family == "static":
+        return [{"replicas": r} for r in range(1, max_replicas + 1)]
+    if family == "reactive":
+        out = []
+        for target, sd, step, mn in itertools.product(
+            sorted({max(0.5, B * f) for f in (0.25, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)}), (60.0, 180.0, 300.0, 600.0),
+            (2, 8), (0, 1)):
+            out.append({"metric": "queue", "target": target, "scale_down_stabilization_s": sd,
+                        "scale_up_step": step, "min_replicas": mn, "max_replicas": max_replicas})
+        for u, sd in itertools.product((0.3, 0.4, 0.5, 0.6, 0.7, 0.8), (60.0, 300.0, 600.0)):
+            out.append({"metric": "rps", "target": round(capacity_rps * u, 6), "scale_down_stabilization_s": sd,
+                        "min_replicas": 1, "max_replicas": max_replicas})
+        return out
+    if family == "predictive":
+        return [{"capacity_rps": round(capacity_rps * u, 6), "headroom": h, "horizon_s": horizon,
+                 "scale_down_stabilization_s": sd, "min_replicas": mn, "max_replicas": max_replicas}
+                for u, h, sd, mn in itertools.product((0.4, 0.5, 0.6, 0.7, 0.8, 0.9), (0.0, 0.15, 0.3),
+                                                      (120.0, 300.0, 600.0), (0, 1))]
+    if family == "hybrid":
+        return [{"capacity_rps": round(capacity_rps * u, 6), "headroom": h, "horizon_s": horizon,
+                 "scale_down_stabilization_s": sd, "target_queue_per_replica": max(0.5, B * q),
+                 "panic_threshold": pt, "min_replicas": 1, "max_replicas": max_replicas}
+                for u, h, sd, q, pt in itertools.product((0.5, 0.6, 0.7, 0.8, 0.9), (0.0, 0.15),
+                                                         (120.0, 300.0), (0.75, 1.0), (1.0, 1.5))]
+    if family == "clairvoyant":
+        return [{"packing": p, "max_replicas": max_replicas} for p in (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)]
+    raise ValueError(f"family: {family!r} is not one of {list(FAMILIES)}")
+
+
+# --- parallel evaluation (fork: workers inherit the prepared traces) -----------------------
+_CTX: dict = {}
+
+
+def _run_one(args):
+    key, family, params = args
+    ctx = _CTX[key]
+    pol = policy_from_settings(family, **params)
+    r = simulate(ctx["trace"], pol, ctx["model"], _prepared=ctx["prepared"], **ctx["sim_kw"])
+    return r.summary
+
+
+def _map(fn, items, workers):
+    if workers <= 1 or len(items) < 4:
+        return [fn(x) for x in items]
+    import multiprocessing as mp
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as ex:
+        return list(ex.map(fn, items, chunksize=max(1, len(items) // (4 * workers))))
+
+
+def evaluate_grid(family: str, trace: Trace, grid: list[dict], *, service_model: ServiceModel,
+                  workers: int = 1, **sim_kw) -> pd.DataFrame:
+    """Simulate every setting of ``grid``; one row per setting (params + summary)."""
+    key = id(trace), id(service_model), family, len(_CTX)
+    _CTX[key] = {"trace": trace, "model": service_model, "prepared": prepare(trace, service_model), "sim_kw": sim_kw}
+    try:
+        summaries = _map(_run_one, [(key, family, p) for p in grid], workers)
+    finally:
+        _CTX.pop(key, None)
+    rows = [{"params": p, **{k: v for k, v in s.items()}} for p, s in zip(grid, summaries)]
+    return pd.DataFrame(rows)
+
+
+def _static_search(trace, slo, service_model, sim_kw, max_replicas):
+    """Smallest constant pool meeting the SLO: attainment is monotone in the pool size,
+    so bisect over 1..max_replicas."""
+    prepared = prepare(trace, service_model)
+    rows, cache = [], {}
+
+    def run(r):
+        if r not in cache:
+            s = simulate(trace, policy_from_settings("static", replicas=r), service_model,
+                         _prepared=prepared, initial_replicas=r, **sim_kw).summary
+            cache[r] = s
+            rows.append({"params": {"replicas": r}, **s})
+        return cache[r]
+
+    lo, hi = 1, max_replicas
+    if run(hi)["slo_attainment"] < slo.attainment:
+        return pd.DataFrame(rows)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if run(mid)["slo_attainment"] >= slo.attainment:
+            hi = mid
+        else:
+            lo = mid + 1
+    run(lo)
+    return pd.DataFrame(rows)
+
+
+def tune(
+    policy_family: str,
+    trace: Trace,
+    slo,
+    *,
+    service_model: ServiceModel,
+    price_per_replica_hour: float,
+    split: float | None = 0.5,
+    grid: list[dict] | None = None,
+    provisioning_delay_s: float = 120.0,
+    control_interval_s: float = 15.0,
+    max_replicas: int = 256,
+    workers: int | None = None,
+    warmup_s: float = 300.0,
+) -> TuneResult:
+    """Search ``policy_family``'s parameters; return the cheapest setting that meets the SLO
+    on the tuning part, scored on the evaluation part (see module doc). The first
+    ``warmup_s`` of the tuning part are replayed but not scored (a replay starts with an
+    empty history, which a running system does not have)."""
+    slo = SLO.coerce(slo)
+    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    sim_kw = dict(price_per_replica_hour=price_per_replica_hour, provisioning_delay_s=provisioning_delay_s,
+                  control_interval_s=control_interval_s, **slo.kwargs())
+    train, cut = (trace, 0.0) if split is None else (trace.split(split)[0], trace.duration_s * split)
+    if len(train) == 0:
+        raise ValueError("the tuning part of the trace has no requests")
+    if warmup_s > 0 and train.duration_s > 2 * warmup_s:
+        sim_kw_train = {**sim_kw, "score_from_s": warmup_s}
+    else:
+        sim_kw_train = sim_kw
+    if policy_family == "static" and grid is None:
+        table = _static_search(train, slo, service_model, sim_kw_train, max_replicas)
+    else:
+        if grid is None:
+            grid = default_grid(policy_family, capacity_rps=service_model.capacity_rps(train),
+                                batch_slots=service_model.max_batch_size, provisioning_delay_s=provisioning_delay_s,
+                                control_interval_s=control_interval_s, max_replicas=max_replicas)
+        table = evaluate_grid(policy_family, train, grid, service_model=service_model, workers=workers, **sim_kw_train)
+    table.insert(0, "family", policy_family)
+    table["meets_slo"] = table["slo_attainment"] >= slo.attainment
+    table = table.sort_values(["meets_slo", "cost_usd", "slo_attainment"], ascending=[False, True, False])
+    table = table.reset_index(drop=True)
+    ok = table[table["meets_slo"]]
+    if ok.empty:
+        return TuneResult(policy_family, None, None, table, None, None, False, slo)
+    best = ok.iloc[0]
+    params = dict(best["params"])
+    train_summary = {k: best[k] for k in table.columns if k not in ("params", "family", "meets_slo")}
+    policy = policy_from_settings(policy_family, **params)
+    init = params["replicas"] if policy_family == "static" else None
+    if split is None and sim_kw_train is sim_kw:
+        eval_summary = train_summary
+    else:
+        eval_kw = {**sim_kw, "score_from_s": cut if split is not None else sim_kw_train.get("score_from_s", 0.0)}
+        eval_summary = simulate(trace, policy, service_model, initial_replicas=init, **eval_kw).summary
+    return TuneResult(policy_family, params, policy, table, train_summary, eval_summary,
+                      bool(eval_summary["slo_attainment"] >= slo.attainment), slo)
+
+
+@dataclass
+class Recommendation:
+    family: str | None
+    result: TuneResult | None
+    results: dict[str, TuneResult]
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return pd.concat([r.table for r in self.results.values()], ignore_index=True)
+
+
+def recommend(trace: Trace, slo, *, families=("static", "reactive", "predictive", "hybrid"),
+              include_clairvoyant: bool = False, **tune_kw) -> Recommendation:
+    """Tune every deployable family; recommend the one cheapest on the tuning part among
+    those meeting the SLO there (each scored on the evaluation part). With
+    ``include_clairvoyant`` the reference is tuned too (never recommended)."""
+    fams = list(families) + (["clairvoyant"] if include_clairvoyant else [])
+    results = {f: tune(f, trace, slo, **tune_kw) for f in fams}
+    cands = [r for f, r in results.items() if f != "clairvoyant" and r.train_summary is not None]
+    if not cands:
+        return Recommendation(None, None, results)
+    best = min(cands, key=lambda r: (r.train_summary["cost_usd"], -r.train_summary["slo_attainment"]))
+    return Recommendation(best.family, best, results)
