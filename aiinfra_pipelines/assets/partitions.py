@@ -1,0 +1,22 @@
+"""Iterations are a dynamic partition: the sensor, the schedule, the CLI or the UI add them."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+ITERATIONS = "iterations"
+iterations_partitions = dg.DynamicPartitionsDefinition(name=ITERATIONS)
+
+
+def iteration_key(n: int) -> str:
+    """Zero-padded so that keys sort in iteration order."""
+    return f"{n:04d}"
+
+
+def iteration_number(key: str) -> int:
+    return int(key)
+
+
+def next_iteration_key(existing: list[str]) -> str:
+    numbers = [int(k) for k in existing if k.isdigit()]
+    return iteration_key(max(numbers, default=0) + 1)
