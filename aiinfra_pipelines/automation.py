@@ -5,7 +5,6 @@ agree on what "the next iteration" is: the next partition key, and the last prop
 typed run config (`ProposalConfig` on `hardware_plan` and `scaling_policy`).
 """
 
-from __future__ import annotations
 
 from dataclasses import dataclass
 

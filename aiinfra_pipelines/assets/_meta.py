@@ -1,6 +1,5 @@
 """Small helpers that turn domain results into Dagster metadata the UI shows and plots."""
 
-from __future__ import annotations
 
 import json
 import math

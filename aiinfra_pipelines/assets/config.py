@@ -1,6 +1,5 @@
 """Typed run config of an iteration: the retuning proposal that the next iteration applies."""
 
-from __future__ import annotations
 
 from typing import Optional
 

@@ -5,7 +5,6 @@ resource (cluster, file system, bucket) is refused unless the run config approve
 the blocking check `no_unapproved_stateful_changes` records why and stops the iteration.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 
@@ -13,6 +12,7 @@ from aiinfra_pipelines.assets._meta import as_json, table
 from aiinfra_pipelines.assets.config import InfrastructureConfig
 from aiinfra_pipelines.assets.partitions import iterations_partitions
 from aiinfra_pipelines.resources import WorkloadSpecResource
+from aiinfra_pipelines.resources.terraform import TerraformResource
 
 STATEFUL_CHECK = "no_unapproved_stateful_changes"
 
@@ -33,42 +33,43 @@ def infrastructure(
     context: dg.AssetExecutionContext,
     config: InfrastructureConfig,
     workload_spec: WorkloadSpecResource,
-    terraform,
+    terraform: TerraformResource,
     hardware_plan,
 ):
-    from aiinfra_pipelines.provisioning import stateful_changes
+    from aiinfra_pipelines.provisioning import StatefulChangeRefused
 
     spec = workload_spec.load()
-    iteration = context.partition_key
-    summary = terraform.plan(hardware_plan, spec, iteration=iteration)
-    risky = stateful_changes(summary)
-    if risky and not config.approve_stateful_changes:
+    try:
+        # One plan, checked, then exactly that saved plan applied.
+        result = terraform.apply(hardware_plan, spec, iteration=int(context.partition_key),
+                                 approve_stateful_changes=config.approve_stateful_changes)
+    except StatefulChangeRefused as refused:
         yield dg.AssetCheckResult(
             check_name=STATEFUL_CHECK, passed=False, severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"stateful_changes": ", ".join(risky)},
+            metadata={"stateful_changes": ", ".join(refused.addresses)},
         )
         raise dg.Failure(
-            description=f"refusing to apply: the plan destroys or replaces stateful resources {risky}; "
-            "set infrastructure.config.approve_stateful_changes=true to approve",
-            metadata={"stateful_changes": ", ".join(risky)},
-        )
-    result = terraform.apply(hardware_plan, spec, iteration=iteration,
-                             approve_stateful_changes=config.approve_stateful_changes)
-    changes = result.changes.model_dump() if hasattr(result.changes, "model_dump") else dict(result.changes)
+            description=f"refusing to apply: {refused}; "
+            "set ops.infrastructure.config.approve_stateful_changes=true to approve",
+            metadata={"stateful_changes": ", ".join(refused.addresses)},
+        ) from None
+    summary = result.plan
+    risky = summary.replaces_stateful if summary else []
     yield dg.AssetCheckResult(
         check_name=STATEFUL_CHECK, passed=True,
         metadata={"stateful_changes": ", ".join(risky) or "none", "approved": config.approve_stateful_changes},
     )
     resource_rows = [
-        {"address": rc.get("address"), "actions": ",".join(rc.get("actions", []))}
-        if isinstance(rc, dict) else {"address": rc.address, "actions": ",".join(rc.actions)}
-        for rc in (summary.resource_changes or [])
+        {"address": rc.address, "action": rc.action, "resource_type": rc.resource_type}
+        for rc in (summary.resource_changes if summary else [])
     ]
     yield dg.Output(
-        {"target": spec.target, "changes": changes, "outputs": result.outputs},
+        {"target": spec.target, "changes": dict(result.changes), "outputs": result.outputs},
         metadata={
             "target": spec.target,
-            "plan_add": summary.add, "plan_change": summary.change, "plan_destroy": summary.destroy,
+            "plan_add": result.changes.get("add", 0),
+            "plan_change": result.changes.get("change", 0),
+            "plan_destroy": result.changes.get("destroy", 0),
             "resource_changes": table(resource_rows) if resource_rows else "no changes",
             "outputs": as_json(result.outputs),
         },

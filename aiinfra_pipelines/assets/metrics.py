@@ -1,6 +1,5 @@
 """Stage 7: `run_metrics` — the iteration's series and records into DuckDB, in one transaction."""
 
-from __future__ import annotations
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource

@@ -1,6 +1,5 @@
 """Iterations are a dynamic partition: the sensor, the schedule, the CLI or the UI add them."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,6 +1,5 @@
 """Stage 2: `hardware_plan` — node pools chosen from the real catalog by the performance model."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,6 +1,5 @@
 """Stage 1: `workload_profile` — measure the reference workloads on this machine."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -4,7 +4,6 @@ Its numeric metadata (cost per epoch, cost per 1k requests, SLO attainment, p99 
 is what the Dagster UI plots across iterations; the asset checks hold the SLO and the budget.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource

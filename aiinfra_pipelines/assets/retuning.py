@@ -1,6 +1,5 @@
 """Stage 9: `retuning_proposal` — the next iteration's thresholds and hardware mix, with the reason."""
 
-from __future__ import annotations
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource

@@ -1,6 +1,5 @@
 """Stage 6: `workload_run` — training epochs and a real trace replay, through Dagster Pipes."""
 
-from __future__ import annotations
 
 import json
 import sys

@@ -1,6 +1,5 @@
 """Stage 5: `scaling_policy` — the autoscaling policy, as the local run's config and as KEDA/HPA manifests."""
 
-from __future__ import annotations
 
 import dagster as dg
 import yaml

@@ -1,6 +1,5 @@
 """Stage 4: `telemetry_stack` — a real Prometheus server for the iteration, with promtool-checked config."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -416,6 +416,11 @@ class TerraformRunner:
     def destroy(self, tfvars: dict) -> ApplyResult:
         return self.apply_plan(self.plan(tfvars, destroy=True))
 
+    def show_plan(self) -> dict[str, Any]:
+        """The saved plan in Terraform's JSON plan representation (before/after of every change)."""
+        _, _, out = self._checked(["show", "-json", "-no-color", str(self.plan_path)])
+        return json.loads(out)
+
     def outputs(self) -> dict[str, Any]:
         """Root module outputs from this deployment's state (values only)."""
         if not self.state_path.exists():

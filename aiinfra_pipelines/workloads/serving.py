@@ -229,6 +229,12 @@ class ModelWorker:
         self.m.busy.inc(time.perf_counter() - t0)
 
     def _run(self) -> None:
+        from aiinfra_pipelines.workloads.training import blas_threads
+
+        with blas_threads(1):  # one model worker computes on one core, like one accelerator
+            self._loop()
+
+    def _loop(self) -> None:
         while True:
             batch = self._take_batch()
             if not batch:

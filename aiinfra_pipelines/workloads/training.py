@@ -19,6 +19,7 @@ see :func:`model_costs`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import math
@@ -39,6 +40,25 @@ AUGMENT_COPIES = 8
 NOISE_STD = 0.1
 MOMENTUM = 0.9
 PHASES = ("data_load", "forward", "backward", "optimizer")
+
+
+@contextlib.contextmanager
+def blas_threads(n: int | None):
+    """Limit the BLAS thread pool to ``n`` threads for the block (None: leave it alone).
+
+    The reference MLP's matrices are small: one BLAS thread is fastest, and a multi-threaded
+    pool on a shared machine spins while waiting for a busy core (measured here: 10x slower).
+    """
+    if n is None:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # performance setting only
+        yield
+        return
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
 
 
 def torch_available() -> bool:
@@ -377,10 +397,20 @@ def train(
     seed: int = 0,
     augment_copies: int = AUGMENT_COPIES,
     split: Split | None = None,
+    threads: int | None = 1,
 ) -> TrainResult:
-    """Train the reference MLP of ``spec`` for real; epochs default to ``spec.training.epochs``."""
+    """Train the reference MLP of ``spec`` for real; epochs default to ``spec.training.epochs``.
+
+    ``threads`` limits the BLAS pool (and torch's intra-op pool on CPU) while training.
+    """
+    with blas_threads(threads):
+        return _train(spec, n_epochs=epochs, profiler=profiler, on_epoch=on_epoch, seed=seed,
+                      augment_copies=augment_copies, split=split, threads=threads)
+
+
+def _train(spec, *, n_epochs, profiler, on_epoch, seed, augment_copies, split, threads) -> TrainResult:
     tp = _training_params(spec)
-    n_epochs = int(epochs if epochs is not None else tp.epochs)
+    n_epochs = int(n_epochs if n_epochs is not None else tp.epochs)
     if n_epochs < 1:
         raise ValueError(f"epochs: must be at least 1, got {n_epochs}")
     if augment_copies < 1:
@@ -404,6 +434,8 @@ def train(
         evaluate = model.predict_logits
     else:
         model = TorchMLP(sizes, seed=seed)
+        if threads is not None and model.device.type == "cpu":
+            model.torch.set_num_threads(threads)
         loop = _torch_epoch(model, tp.learning_rate, profiler is not None)
         evaluate = model.predict_logits
     stats: list[EpochStats] = []

@@ -1,0 +1,63 @@
+variable "name" {
+  description = "Name prefix of the storage resources (the cluster name)."
+  type        = string
+}
+
+variable "tier" {
+  description = "Storage tier of the plan: memory and nvme need nothing here; object creates the S3 bucket; shared_fs creates the bucket and a shared file system."
+  type        = string
+
+  validation {
+    condition     = contains(["memory", "nvme", "shared_fs", "object"], var.tier)
+    error_message = "tier must be memory, nvme, shared_fs or object."
+  }
+}
+
+variable "size_gb" {
+  description = "Planned size of the data set; sizes the FSx for Lustre file system."
+  type        = number
+  default     = 1
+}
+
+variable "shared_fs_kind" {
+  description = "File system of the shared tier: efs (regional, elastic) or fsx_lustre (one zone, high throughput)."
+  type        = string
+  default     = "efs"
+
+  validation {
+    condition     = contains(["efs", "fsx_lustre"], var.shared_fs_kind)
+    error_message = "shared_fs_kind must be efs or fsx_lustre."
+  }
+}
+
+variable "vpc_id" {
+  description = "VPC of the file system's security group."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Private subnets: EFS gets a mount target in each; FSx for Lustre lives in the first."
+  type        = list(string)
+}
+
+variable "zones" {
+  description = "Zones of subnet_ids, in the same order (reported for data-locality affinity)."
+  type        = list(string)
+}
+
+variable "client_security_group_id" {
+  description = "Security group of the clients (the nodes) allowed to mount the file system."
+  type        = string
+}
+
+variable "force_destroy" {
+  description = "Let teardown delete a bucket that still holds objects."
+  type        = bool
+  default     = false
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}
