@@ -75,7 +75,7 @@ def spec_params(spec: WorkloadSpec, capacity_rps: float | None) -> tuple[str, di
 
 
 def decide_policy(spec: WorkloadSpec, profile, plan, *, proposal: dict | None = None) -> ScalingDecision:
-    from aiinfra_pipelines.scaling.manifests import render_hpa, render_scaled_object
+    from aiinfra_pipelines.scaling.manifests import render_hpa, render_scaled_object, validate_hpa, validate_scaled_object
     from aiinfra_pipelines.scaling.policies import policy_from_settings
 
     capacity = measured_capacity_rps(profile)
@@ -104,11 +104,15 @@ def decide_policy(spec: WorkloadSpec, profile, plan, *, proposal: dict | None = 
     scaled_object = hpa = None
     if spec.inference is not None:
         name = spec.name
-        kw = dict(name=name, namespace="aiinfra", deployment=f"{name}-inference",
-                  prometheus_address="http://prometheus.aiinfra.svc:9090",
-                  min_replicas=lo, max_replicas=hi)
-        scaled_object = render_scaled_object(policy, **kw)
+        kw = dict(name=name, namespace="aiinfra", deployment=f"{name}-inference", min_replicas=lo, max_replicas=hi)
+        scaled_object = render_scaled_object(policy, prometheus_address="http://prometheus.aiinfra.svc:9090", **kw)
         hpa = render_hpa(policy, **kw)
+        # Offline validation: KEDA's CRD schema (when the public data folder is present) and Kubernetes 1.30.
+        from aiinfra_pipelines.paths import shared_data_dir
+
+        if shared_data_dir() is not None:
+            validate_scaled_object(scaled_object)
+        validate_hpa(hpa)
     return ScalingDecision(
         family=family, params=policy.params() if hasattr(policy, "params") else params, source=source,
         min_replicas=lo, max_replicas=hi, initial_replicas=initial,

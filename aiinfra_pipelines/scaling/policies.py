@@ -13,6 +13,7 @@ every control interval, and applies the answer clamped to the policy's own bound
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from dataclasses import asdict, dataclass, field, fields
@@ -321,50 +322,155 @@ class HybridPolicy(PredictivePolicy):
         return _clamp(base, self.min_replicas, self.max_replicas)
 
 
+def plan_min_replicas(arrivals_s, prefill_s, service_s, deadline_s, *, batch_slots: int,
+                      control_interval_s: float) -> np.ndarray:
+    """The fewest ready replicas per control interval that start every request by its deadline.
+
+    Replays the simulator's serving model (one FCFS queue, a request takes the slot that
+    frees first, replicas added at a tick are free from that tick, replicas removed at a
+    tick are the newest and take no new request) interval by interval. For interval ``k``
+    it keeps the slots that the plan of intervals ``< k`` left and picks the smallest
+    replica count with which every request whose deadline falls before the end of the
+    interval starts by its deadline (bisection; more replicas never start a request later).
+    Requests whose deadline had already passed at the tick cannot be helped by any count
+    chosen now and are ignored. Returns ``r[k]`` for ``k = 0 .. last tick``.
+    """
+    a = np.asarray(arrivals_s, dtype=float)
+    svc = np.asarray(service_s, dtype=float)
+    dl = np.asarray(deadline_s, dtype=float)
+    n, B, dt = len(a), int(batch_slots), float(control_interval_s)
+    if n == 0:
+        return np.zeros(1, dtype=np.int64)
+    n_ticks = int(math.ceil(a[-1] / dt)) + 2
+    r = np.zeros(n_ticks, dtype=np.int64)
+    al, sl, dll = a.tolist(), svc.tolist(), dl.tolist()
+    heap: list = []  # (free_time, replica_order, slot) of live replicas
+    live: list[int] = []  # replica orders in ready order
+    nxt, uid = 0, 0
+
+    def trial(k: int, count: int, commit: bool):
+        nonlocal nxt, uid, heap, live
+        t0, t1 = k * dt, (k + 1) * dt
+        h = heap if commit else heap.copy()
+        lv = live if commit else live.copy()
+        u = uid
+        if count > len(lv):
+            for _ in range(count - len(lv)):
+                lv.append(u)
+                for s in range(B):
+                    h.append((t0, u, s))
+                u += 1
+            heapq.heapify(h)
+        elif count < len(lv):
+            del lv[count:]
+            keep = set(lv)
+            h = [x for x in h if x[1] in keep]
+            heapq.heapify(h)
+        i = nxt
+        while i < n and al[i] < t1 and h:
+            free = h[0][0]
+            s0 = al[i] if al[i] > free else free
+            if s0 >= t1:
+                break
+            if s0 > dll[i] + 1e-9 and dll[i] >= t0:
+                return False
+            _, rid, slot = heapq.heappop(h)
+            heapq.heappush(h, (s0 + sl[i], rid, slot))
+            i += 1
+        j = i
+        while j < n and al[j] < t1:  # waiting at the end of the interval
+            if t0 <= dll[j] < t1:
+                return False
+            j += 1
+        if commit:
+            heap, live, uid, nxt = h, lv, u, i
+        return True
+
+    for k in range(n_ticks):
+        t1 = (k + 1) * dt
+        if nxt >= n or (al[nxt] >= t1):
+            # nothing to start in this interval: keep no replica in the plan (the policy's
+            # look-ahead window keeps them across gaps shorter than the provisioning delay)
+            if live:
+                trial(k, 0, True)
+            continue
+        waiting = int(np.searchsorted(a, t1, side="left")) - nxt
+        hi = len(live) + -(-waiting // B)
+        lo = 0
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if trial(k, mid, False):
+                hi = mid
+            else:
+                lo = mid + 1
+        trial(k, lo, True)
+        r[k] = lo
+    return r
+
+
 @dataclass(repr=False)
 class ClairvoyantPolicy(_Policy):
     """The reference: knows every future arrival and service time, same provisioning delay.
 
-    From the future requests it computes the concurrency N(t) that serving every request
-    immediately on arrival needs (an exact sweep over start/end events, maximum per
-    ``resolution_s`` bin), and the replicas R(t) = ceil(N(t) * packing / batch_slots).
-    At tick ``t`` it asks for max R over [t, t + provisioning_delay + control_interval]:
-    the capacity that replicas requested now must cover when they become ready, and kept
-    while it is needed again sooner than re-provisioning would take (keeping an idle
-    replica for g seconds costs g, releasing and re-provisioning it costs the delay).
-    With ``packing = 1`` no request ever waits for a slot, so every request meets its
-    SLO with the fewest replicas that can guarantee that; ``packing < 1`` lets requests
-    wait within the SLO's slack and is tuned by the same search as the other families.
-    It is not an exact optimum (that is an integer program over the whole schedule), but
-    any schedule with fewer replicas at some time makes requests wait.
+    Offline, from the whole future, :func:`plan_min_replicas` computes ``r[k]``: the
+    fewest ready replicas in control interval ``k`` that start every request within
+    ``slack_fraction`` of its SLO slack (deadline = arrival + slack_fraction * (SLO -
+    the request's own TTFT or latency without queueing)), replaying the simulator's
+    serving model interval by interval. Online, at tick ``k`` it asks for
+    ``max r[k .. k + D]`` with ``D`` the provisioning delay in ticks: a replica requested
+    now is ready exactly when ``r[k + D]`` needs it, and a replica is kept through any gap
+    shorter than the provisioning delay (releasing it and re-provisioning would bill the
+    whole delay anyway, and would not be ready in time).
+
+    Why it is near a lower bound: for each interval, given the slots the plan has left,
+    no smaller count starts every request by its deadline (bisection over a monotone
+    test), and replicas become ready no earlier than any online policy's could. It is not
+    the exact optimum (an integer program over the whole schedule: the greedy plan does
+    not trade a replica now for fewer later, and the simulator's pool can differ from the
+    plan while it holds replicas across gaps), and with ``slack_fraction`` tuned it may
+    spend the 1% of SLO misses the objective allows. ``packing`` scales the planned counts
+    (1.0 = as planned) for the search.
     """
 
     family: ClassVar[str] = "clairvoyant"
+    slack_fraction: float = 1.0
     packing: float = 1.0
     min_replicas: int = 0
     max_replicas: int = 1024
-    resolution_s: float = 1.0
     _need: np.ndarray | None = field(default=None, repr=False)
-    _lookahead_bins: int = field(default=0, repr=False)
+    _lookahead: int = field(default=0, repr=False)
+    _dt: float = field(default=15.0, repr=False)
+    _plans: ClassVar[dict] = {}
+
+    def __post_init__(self):
+        if not 0.0 <= self.slack_fraction <= 1.0:
+            raise ValueError(f"slack_fraction must be in [0, 1], got {self.slack_fraction}")
+        if not self.packing > 0:
+            raise ValueError(f"packing must be > 0, got {self.packing}")
 
     def bind_future(self, arrivals_s: np.ndarray, service_s: np.ndarray, *, batch_slots: int,
-                    provisioning_delay_s: float, control_interval_s: float) -> None:
+                    provisioning_delay_s: float, control_interval_s: float, prefill_s: np.ndarray | None = None,
+                    slo_ttft_s: float | None = None, slo_latency_s: float | None = None) -> None:
         a = np.asarray(arrivals_s, dtype=float)
-        e = a + np.asarray(service_s, dtype=float)
-        times = np.concatenate([a, e])
-        delta = np.concatenate([np.ones(len(a)), -np.ones(len(e))])
-        order = np.lexsort((delta, times))  # ends before starts at the same instant
-        conc = np.cumsum(delta[order])
-        t = times[order]
-        nbins = int(math.ceil((t.max() if len(t) else 0) / self.resolution_s)) + 2
-        need = np.zeros(nbins)
-        np.maximum.at(need, (t / self.resolution_s).astype(int), conc)
-        # concurrency carried through bins without events
-        idx = np.searchsorted(t, np.arange(nbins) * self.resolution_s, side="right") - 1
-        carried = np.where(idx >= 0, conc[np.clip(idx, 0, None)], 0.0)
-        need = np.maximum(need, carried)
-        self._need = np.ceil(need * self.packing / batch_slots - 1e-9)
-        self._lookahead_bins = int(math.ceil((provisioning_delay_s + control_interval_s) / self.resolution_s))
+        svc = np.asarray(service_s, dtype=float)
+        pre = svc if prefill_s is None else np.asarray(prefill_s, dtype=float)
+        slack = np.full(len(a), np.inf)
+        if slo_ttft_s is not None:
+            slack = np.minimum(slack, slo_ttft_s - pre)
+        if slo_latency_s is not None:
+            slack = np.minimum(slack, slo_latency_s - svc)
+        slack = np.where(np.isfinite(slack), np.maximum(slack, 0.0) * self.slack_fraction, 0.0)
+        dl = a + slack
+        key = (len(a), float(a.sum()), float(svc.sum()), float(dl.sum()), int(batch_slots), float(control_interval_s))
+        need = self._plans.get(key)
+        if need is None:
+            need = plan_min_replicas(a, pre, svc, dl, batch_slots=batch_slots, control_interval_s=control_interval_s)
+            if len(self._plans) > 64:
+                self._plans.clear()
+            self._plans[key] = need
+        self._need = np.ceil(need * self.packing - 1e-9)
+        self._dt = float(control_interval_s)
+        self._lookahead = int(round(provisioning_delay_s / control_interval_s))
 
     def reset(self) -> None:
         pass  # the future stays bound
@@ -372,8 +478,8 @@ class ClairvoyantPolicy(_Policy):
     def desired_replicas(self, observation: Observation, now: float) -> int:
         if self._need is None:
             raise RuntimeError("ClairvoyantPolicy needs bind_future(...) before use (the simulator does it)")
-        i = int(now / self.resolution_s)
-        window = self._need[i: i + self._lookahead_bins + 1]
+        k = int(round(now / self._dt))
+        window = self._need[k: k + self._lookahead + 1]
         want = int(window.max()) if len(window) else 0
         if want == 0 and observation.queue_length > 0:
             want = 1

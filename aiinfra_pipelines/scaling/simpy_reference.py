@@ -54,7 +54,8 @@ def simulate_simpy(
     delay = math.ceil(provisioning_delay_s / dt - 1e-9) * dt
     policy.reset()
     if hasattr(policy, "bind_future"):
-        policy.bind_future(a, svc, batch_slots=B, provisioning_delay_s=delay, control_interval_s=dt)
+        policy.bind_future(a, svc, batch_slots=B, provisioning_delay_s=delay, control_interval_s=dt,
+                           prefill_s=pre, slo_ttft_s=slo_ttft_s, slo_latency_s=slo_latency_s)
     hold = max(2 * (delay + dt), 240.0) if hold_s is None else hold_s
     env = simpy.Environment()
     store = simpy.Store(env)

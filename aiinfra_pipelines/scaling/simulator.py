@@ -89,7 +89,8 @@ def simulate(
     delay_ticks = int(math.ceil(provisioning_delay_s / dt - 1e-9))
     policy.reset()
     if hasattr(policy, "bind_future"):
-        policy.bind_future(a, svc, batch_slots=B, provisioning_delay_s=delay_ticks * dt, control_interval_s=dt)
+        policy.bind_future(a, svc, batch_slots=B, provisioning_delay_s=delay_ticks * dt, control_interval_s=dt,
+                           prefill_s=pre, slo_ttft_s=slo_ttft_s, slo_latency_s=slo_latency_s)
     hold = max(2 * (delay_ticks + 1) * dt, 240.0) if hold_s is None else hold_s
 
     start = np.full(n, np.nan)

@@ -98,7 +98,8 @@ def default_grid(family: str, *, capacity_rps: float, batch_slots: int, provisio
                 for u, h, sd, q, pt in itertools.product((0.5, 0.6, 0.7, 0.8, 0.9), (0.0, 0.15),
                                                          (120.0, 300.0), (0.75, 1.0), (1.0, 1.5))]
     if family == "clairvoyant":
-        return [{"packing": p, "max_replicas": max_replicas} for p in (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)]
+        return [{"slack_fraction": f, "packing": p, "max_replicas": max_replicas}
+                for f, p in itertools.product((0.5, 0.75, 0.9, 1.0), (0.8, 0.9, 1.0))]
     raise ValueError(f"family: {family!r} is not one of {list(FAMILIES)}")
 
 
