@@ -16,7 +16,6 @@ from dagster_duckdb import DuckDBResource
 
 from aiinfra_pipelines.assets.infrastructure import infrastructure
 from aiinfra_pipelines.assets.metrics import run_metrics
-from aiinfra_pipelines.assets.partitions import iterations_partitions
 from aiinfra_pipelines.assets.plan import hardware_plan
 from aiinfra_pipelines.assets.profile import workload_profile
 from aiinfra_pipelines.assets.report import budget_check, iteration_report, slo_attainment_check
@@ -43,7 +42,6 @@ LIFECYCLE_CHECKS = [slo_attainment_check, budget_check]
 iteration_job = dg.define_asset_job(
     ITERATION_JOB,
     selection=dg.AssetSelection.assets(*LIFECYCLE_ASSETS),
-    partitions_def=iterations_partitions,
     # One process: the stages are sequential, and a process per step would cost seconds each.
     executor_def=dg.in_process_executor,
     description="One lifecycle iteration: profile -> plan -> provision -> telemetry -> policy -> run -> "

@@ -107,9 +107,16 @@ def _conform(table: str, frame: pd.DataFrame, iteration: str) -> pd.DataFrame:
     unknown = [c for c in frame.columns if c not in cols]
     if unknown:
         raise RecordError(f"table {table}: unknown column(s) {unknown}; expected a subset of {cols}")
+    types = dict(TABLES[table])
     for c in cols:
         if c not in frame.columns:
             frame[c] = None
+        elif types[c] == "DOUBLE" and pd.api.types.is_datetime64_any_dtype(frame[c]):
+            # timestamps are kept as unix seconds, whatever clock type the producer used
+            ts = frame[c]
+            if getattr(ts.dt, "tz", None) is None:
+                ts = ts.dt.tz_localize("UTC")
+            frame[c] = (ts - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
     return frame[cols]
 
 

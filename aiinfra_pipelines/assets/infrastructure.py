@@ -10,7 +10,7 @@ import dagster as dg
 
 from aiinfra_pipelines.assets._meta import as_json, table
 from aiinfra_pipelines.assets.config import InfrastructureConfig
-from aiinfra_pipelines.assets.partitions import iterations_partitions
+from aiinfra_pipelines.assets.partitions import iteration_number, iterations_partitions
 from aiinfra_pipelines.resources import WorkloadSpecResource
 from aiinfra_pipelines.resources.terraform import TerraformResource
 
@@ -41,7 +41,7 @@ def infrastructure(
     spec = workload_spec.load()
     try:
         # One plan, checked, then exactly that saved plan applied.
-        result = terraform.apply(hardware_plan, spec, iteration=int(context.partition_key),
+        result = terraform.apply(hardware_plan, spec, iteration=iteration_number(context.partition_key),
                                  approve_stateful_changes=config.approve_stateful_changes)
     except StatefulChangeRefused as refused:
         yield dg.AssetCheckResult(

@@ -13,6 +13,11 @@ def iteration_key(n: int) -> str:
 
 
 def iteration_number(key: str) -> int:
+    """The iteration number of a partition key; a key that is not a number is refused by name."""
+    if not key.isdigit():
+        raise ValueError(
+            f"partition {key!r} of '{ITERATIONS}': iteration keys are numbers such as {iteration_key(1)!r}"
+        )
     return int(key)
 
 

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import click
 
-from aiinfra_pipelines.paths import REPO_ROOT, state_dir
+from aiinfra_pipelines.paths import REPO_ROOT
 
 DEFAULT_SPEC = REPO_ROOT / "examples" / "lifecycle.yaml"
 
 
 def _ensure_dagster_home() -> Path:
-    """DAGSTER_HOME, or a persistent one under the state folder, with outside telemetry off."""
-    home = Path(os.environ.get("DAGSTER_HOME") or (state_dir() / "dagster_home")).resolve()
+    """DAGSTER_HOME, or ./.dagster_home (the one `make ui` uses), with outside telemetry off."""
+    home = Path(os.environ.get("DAGSTER_HOME") or (Path.cwd() / ".dagster_home")).resolve()
     home.mkdir(parents=True, exist_ok=True)
     cfg = home / "dagster.yaml"
     if not cfg.exists():
@@ -96,6 +96,7 @@ def run_iteration(spec_path: Path, *, target: str | None = None) -> dict:
         "replica_seconds": report.replica_seconds,
         "requests": report.requests,
         "telemetry_samples": rows,
+        "policy_source": result.output_for_node("scaling_policy").source,
         "proposal": proposal.run_config(),
         "continue_loop": proposal.continue_loop,
         "stop_reason": proposal.stop_reason,
