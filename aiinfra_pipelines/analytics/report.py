@@ -30,9 +30,31 @@ rq AS (
            quantile_cont(latency_s, 0.95) FILTER (WHERE status = 'ok') AS p95_latency_s,
            quantile_cont(latency_s, 0.99) FILTER (WHERE status = 'ok') AS p99_latency_s,
            avg(queue_s) AS mean_queue_s,
-           sum(service_s) AS busy_seconds,
            count(*) FILTER (WHERE status = 'ok' AND latency_s <= (SELECT slo_latency_s FROM it)) AS within_slo
     FROM requests WHERE iteration = $it
+),
+-- busy seconds: a batch's requests share its compute, so summing their service times would
+-- count a batch of k requests k times. Each request's service window on the router's clock
+-- is [done - service_s, done] (done = arrival_s + latency_s); the union of the windows per
+-- replica is the time its model worker computed.
+svc AS (
+    SELECT replica, arrival_s + latency_s - service_s AS s, arrival_s + latency_s AS e
+    FROM requests WHERE iteration = $it AND service_s IS NOT NULL AND latency_s IS NOT NULL
+),
+svc_prev AS (
+    SELECT replica, s, e,
+           max(e) OVER (PARTITION BY replica ORDER BY s, e ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_e
+    FROM svc
+),
+svc_runs AS (
+    SELECT replica, s, e,
+           sum(CASE WHEN prev_e IS NULL OR s > prev_e THEN 1 ELSE 0 END)
+               OVER (PARTITION BY replica ORDER BY s, e ROWS UNBOUNDED PRECEDING) AS run
+    FROM svc_prev
+),
+busy AS (
+    SELECT sum(run_e - run_s) AS busy_seconds
+    FROM (SELECT replica, run, min(s) AS run_s, max(e) AS run_e FROM svc_runs GROUP BY replica, run)
 ),
 -- replica-seconds: each replica is billed from 'requested' until 'stopped' (or the last event).
 life AS (
@@ -62,11 +84,11 @@ SELECT it.iteration, it.workload, it.target, it.instance_type, it.cloud, it.pric
        ep.epochs, ep.epoch_seconds, ep.samples, ep.final_loss, ep.final_accuracy,
        it.training_seconds,
        rq.requests, rq.ok_requests, rq.p50_latency_s, rq.p95_latency_s, rq.p99_latency_s, rq.mean_queue_s,
-       rq.busy_seconds, rq.within_slo,
+       busy.busy_seconds, rq.within_slo,
        rep.replica_seconds, rep.scale_up_response_s, rep.replicas_started, rep.peak_replicas,
        it.inference_window_s,
        tel.cpu_utilization, tel.gpu_utilization, tel.inference_utilization, tel.p99_latency_server_s
-FROM it, ep, rq, rep, tel
+FROM it, ep, rq, busy, rep, tel
 """
 
 
