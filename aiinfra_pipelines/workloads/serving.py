@@ -303,6 +303,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(payload)
 
@@ -321,6 +323,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         srv: InferenceServer = self.server.owner  # type: ignore[attr-defined]
         if self.path != "/v1/predict":
+            # read the body off the connection, or the next request on it would start inside it
+            try:
+                n = int(self.headers.get("Content-Length", "0"))
+            except ValueError:
+                n = -1
+            if 0 <= n <= MAX_BODY_BYTES:
+                self.rfile.read(n)
+            else:
+                self.close_connection = True
             self._json(404, {"error": f"path {self.path}: not found"})
             return
         try:
@@ -341,6 +352,10 @@ class _Handler(BaseHTTPRequestHandler):
         except (RequestError, json.JSONDecodeError, UnicodeDecodeError) as err:
             srv.metrics.err.inc()
             self._json(400, {"error": str(err) if isinstance(err, RequestError) else f"body: not JSON: {err}"})
+            return
+        except RecursionError:
+            srv.metrics.err.inc()
+            self._json(400, {"error": "body: JSON nested too deeply"})
             return
         req.done.wait()
         if req.error:
