@@ -181,6 +181,9 @@ def build_aws(data: Path) -> pd.DataFrame:
     return out
 
 
+FIXES: dict[str, int] = {}
+
+
 def _tpu(name: str) -> tuple[str, float]:
     m = re.fullmatch(r"tpu-(v\d+[a-z]*|v5litepod)-(\d+)", name)
     gen, n = m.group(1), int(m.group(2))
@@ -202,6 +205,30 @@ def _gcp_host(acc: str, n: int) -> str | None:
     return None
 
 
+# Host vCPUs per TPU chip, from the TPU VM machine types in Google's TPU documentation
+# (ct4p-hightpu-4t: 240 vCPU / 4 chips; ct5lp-hightpu-8t: 224 / 8, -1t: 24; ct5p-hightpu-4t: 208 / 4;
+# ct6e-standard-8t: 180 / 8, -1t: 44; v2-8 / v3-8: 96 / 4). The source catalog lists no host for TPU rows.
+TPU_HOST_VCPUS_PER_CHIP = {"tpu-v2": 24.0, "tpu-v3": 24.0, "tpu-v4": 60.0, "tpu-v5e": 28.0, "tpu-v5p": 52.0, "tpu-v6e": 22.5}
+TPU_SINGLE_CHIP_HOST_VCPUS = {"tpu-v5e": 24.0, "tpu-v6e": 44.0}
+GPUHUNT_TPU = {"tpu-v6e": "TPU v6e", "tpu-v5p": "TPU v5p", "tpu-v5e": "TPU v5e", "tpu-v4": "TPU v4 pod",
+               "tpu-v3": "TPU v3 pod", "tpu-v2": "TPU v2 pod"}
+MAX_PLAUSIBLE_USD_PER_CHIP_HOUR = 20.0  # no TPU chip lists above this; larger values are placeholders (e.g. 700.0)
+
+
+def _fix_tpu_prices(tpu: pd.DataFrame, data: Path) -> tuple[pd.DataFrame, int]:
+    """Replace placeholder TPU prices with the per-chip prices of gcp_tpu_pricing_gpuhunt.json x chips."""
+    hunt = json.loads((data / "instance_catalogs" / "gcp_tpu_pricing_gpuhunt.json").read_text())
+    fixed = 0
+    for col, key in (("Price", "On Demand (USD)"), ("SpotPrice", "Spot (USD)")):
+        per_chip = tpu[col] / tpu.chips
+        bad = per_chip.isna() | (per_chip > MAX_PLAUSIBLE_USD_PER_CHIP_HOUR) | (per_chip <= 0)
+        for i in tpu.index[bad]:
+            ref = hunt.get(GPUHUNT_TPU.get(tpu.at[i, "acc"], ""), {}).get(tpu.at[i, "Region"], {}).get(key)
+            tpu.at[i, col] = float(ref) * tpu.at[i, "chips"] if ref else np.nan
+            fixed += 1
+    return tpu[tpu.Price.notna()], fixed
+
+
 def build_gcp(data: Path) -> pd.DataFrame:
     g = pd.read_csv(data / SOURCES["gcp"])
     hosts = g[g.InstanceType.notna()]
@@ -220,8 +247,12 @@ def build_gcp(data: Path) -> pd.DataFrame:
     tpu = tpu[(tpu.chips <= MAX_TPU_CHIPS) & tpu.acc.isin(["tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e", "tpu-v2", "tpu-v3"])]
     tpu = tpu.groupby(["Region", "AcceleratorName"], as_index=False).agg(
         acc=("acc", "first"), chips=("chips", "first"), Price=("Price", "min"), SpotPrice=("SpotPrice", "min"))
+    tpu, n_fixed = _fix_tpu_prices(tpu, data)
+    FIXES["tpu_placeholder_prices_replaced"] = n_fixed
+    host_vcpus = [TPU_SINGLE_CHIP_HOST_VCPUS.get(a, TPU_HOST_VCPUS_PER_CHIP[a]) if c == 1 else TPU_HOST_VCPUS_PER_CHIP[a] * c
+                  for a, c in zip(tpu.acc, tpu.chips)]
     rows.append(pd.DataFrame({"cloud": "gcp", "region": tpu.Region, "instance_type": tpu.AcceleratorName,
-                              "accelerator": tpu.acc, "accelerator_count": tpu.chips, "vcpus": np.nan,
+                              "accelerator": tpu.acc, "accelerator_count": tpu.chips, "vcpus": host_vcpus,
                               "memory_gib": np.nan, "price_per_hour": tpu.Price, "spot_price_per_hour": tpu.SpotPrice}))
     gpu = accs[~accs.AcceleratorName.str.startswith("tpu-")].copy()
     gpu["host"] = [_gcp_host(a, int(n)) for a, n in zip(gpu.AcceleratorName, gpu.AcceleratorCount)]
@@ -270,6 +301,9 @@ def main(argv=None) -> int:
     inst.loc[inst.accelerator.isna(), "accelerator_count"] = 0.0
     inst = inst[inst.price_per_hour.notna() & (inst.price_per_hour > 0)]
     inst.loc[inst.spot_price_per_hour <= 0, "spot_price_per_hour"] = np.nan
+    above = inst.spot_price_per_hour > inst.price_per_hour
+    FIXES["spot_above_on_demand_dropped"] = int(above.sum())
+    inst.loc[above, "spot_price_per_hour"] = np.nan
     inst = inst.sort_values(["cloud", "region", "instance_type"]).reset_index(drop=True)
     for c in ("price_per_hour", "spot_price_per_hour"):
         inst[c] = inst[c].round(5)
@@ -289,7 +323,12 @@ def main(argv=None) -> int:
             "spot_interruption_rate: AWS Spot Advisor band midpoint, fraction of instances interrupted per month; "
             "GCP and Azure publish none (empty here; the optimizer uses the AWS median for the same accelerator).",
             f"GCP TPU slices up to {MAX_TPU_CHIPS} chips, priced per slice-hour; accelerator_count is chips.",
+            "GCP TPU prices above $20 per chip-hour in the SkyPilot-format file are placeholders (700.0); they are "
+            "replaced by instance_catalogs/gcp_tpu_pricing_gpuhunt.json per-chip prices x chips, or dropped.",
+            "TPU host vCPUs: per-chip figures of the TPU VM machine types (ct4p/ct5lp/ct5p/ct6e) from Google's TPU docs.",
+            "Spot prices above the on-demand price of the same row are dropped (placeholders).",
         ],
+        "fixes": FIXES,
     }
     (OUT / "snapshot.json").write_text(json.dumps(snap, indent=2) + "\n")
     print(f"wrote {len(inst)} instance rows and {len(acc)} accelerators to {OUT}")

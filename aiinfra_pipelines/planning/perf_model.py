@@ -63,7 +63,8 @@ class Device:
         # without SM figures (TPU, Neuron), the issue rate is taken as proportional to bandwidth like an A100's
         self.issue_rate = sm_count * clock_ghz if ok else 108 * REF_CLOCK_GHZ * bandwidth_gbps / 2039.0
         self.hbm_gib = hbm_gib
-        self.link_bandwidth = (intra_node_bandwidth_gbps or 0) * 1e9 or None
+        link = intra_node_bandwidth_gbps
+        self.link_bandwidth = link * 1e9 if link and not math.isnan(link) else None
 
     @classmethod
     def from_catalog(cls, accelerator: str, catalog=None) -> "Device":
