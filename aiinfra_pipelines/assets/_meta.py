@@ -53,5 +53,6 @@ def _cell(v: Any):
     if v is None or isinstance(v, (bool, int, str)):
         return v
     if isinstance(v, float):
-        return None if math.isnan(v) else v
+        # six significant digits: what a person reads in the UI; the exact value is in the JSON entry
+        return None if math.isnan(v) else float(f"{v:.6g}")
     return json.dumps(v, default=str)
