@@ -31,7 +31,7 @@ class ReplayResult:
 
 class _Connections(threading.local):
     def __init__(self):
-        self.by_port: dict[int, http.client.HTTPConnection] = {}
+        self.by_port: dict[tuple[str, int], http.client.HTTPConnection] = {}
 
 
 def replay(
@@ -63,17 +63,19 @@ def replay(
             return
         body = json.dumps({"input_tokens": int(ins[i]), "output_tokens": int(outs[i])})
         try:
-            conn = conns.by_port.get(replica.port)
+            # keyed by replica and port: a new replica may get a drained one's port
+            key = (replica.name, replica.port)
+            conn = conns.by_port.get(key)
             if conn is None:
                 conn = http.client.HTTPConnection("127.0.0.1", replica.port, timeout=request_timeout_s)
-                conns.by_port[replica.port] = conn
+                conns.by_port[key] = conn
             try:
                 conn.request("POST", "/v1/predict", body, {"Content-Type": "application/json"})
                 resp = conn.getresponse()
                 payload = resp.read()
             except (ConnectionError, http.client.HTTPException, OSError):
                 conn.close()
-                conns.by_port.pop(replica.port, None)
+                conns.by_port.pop(key, None)
                 raise
             done = replicas.now()
             status = "ok" if resp.status == 200 else f"http_{resp.status}"
@@ -82,7 +84,10 @@ def replay(
                 latency_s=done - scheduled,
                 queue_s=info.get("queue_s"),
                 service_s=info.get("service_s"),
-                ttft_s=(t0 - scheduled) + info["ttft_s"] if info.get("ttft_s") is not None else None,
+                # time to first token as the user sees it: everything up to the end of prefill,
+                # i.e. the end-to-end latency less the server's time after prefill (router wait included)
+                ttft_s=(done - scheduled) - (info["server_s"] - info["ttft_s"])
+                if info.get("ttft_s") is not None and info.get("server_s") is not None else None,
                 status=status,
                 replica=replica.name,
             )

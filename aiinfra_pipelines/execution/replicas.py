@@ -148,6 +148,8 @@ class ReplicaSet:
     def _await_ready(self, replica: Replica) -> None:
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
+            if replica.draining:  # scaled down before it was ready: the drain stops it
+                return
             if replica.process.poll() is not None:
                 tail = replica.log_path.read_text(errors="replace")[-2000:]
                 self.errors.append(f"{replica.name} exited with {replica.process.returncode} while starting:\n{tail}")
@@ -173,6 +175,8 @@ class ReplicaSet:
         if remaining > 0:
             time.sleep(remaining)
         with self._lock:
+            if replica.draining:  # drained during the start delay: never ready, never a target
+                return
             replica.ready_at = self.now()
             self._lock.notify_all()
         self._event(replica.name, "ready")
@@ -212,9 +216,11 @@ class ReplicaSet:
             except ProcessLookupError:
                 pass
         with self._lock:
-            self._replicas.pop(replica.name, None)
+            # a replica drained by the controller is stopped again by stop_all(): one event only
+            removed = self._replicas.pop(replica.name, None) is not None
             self._lock.notify_all()
-        self._event(replica.name, "stopped")
+        if removed:
+            self._event(replica.name, "stopped")
 
     # -- routing ---------------------------------------------------------------------------
     def acquire(self, timeout_s: float) -> Replica | None:
