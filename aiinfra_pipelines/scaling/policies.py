@@ -330,8 +330,10 @@ def plan_min_replicas(arrivals_s, prefill_s, service_s, deadline_s, *, batch_slo
     frees first, replicas added at a tick are free from that tick, replicas removed at a
     tick are the newest and take no new request) interval by interval. For interval ``k``
     it keeps the slots that the plan of intervals ``< k`` left and picks the smallest
-    replica count with which every request whose deadline falls before the end of the
-    interval starts by its deadline (bisection; more replicas never start a request later).
+    replica count that, held from this tick on, starts every request arrived by the end of
+    the interval by its deadline (bisection; more replicas never start a request later).
+    Holding the count until that backlog is served keeps the plan from deferring work into
+    later intervals, which would only need more replicas then.
     Requests whose deadline had already passed at the tick cannot be helped by any count
     chosen now and are ignored. Returns ``r[k]`` for ``k = 0 .. last tick``.
     """
@@ -367,21 +369,20 @@ def plan_min_replicas(arrivals_s, prefill_s, service_s, deadline_s, *, batch_slo
             h = [x for x in h if x[1] in keep]
             heapq.heapify(h)
         i = nxt
-        while i < n and al[i] < t1 and h:
+        while i < n and al[i] < t1:
+            if not h:
+                if not commit and dll[i] >= t0:
+                    return False
+                break
             free = h[0][0]
             s0 = al[i] if al[i] > free else free
-            if s0 >= t1:
+            if commit and s0 >= t1:
                 break
-            if s0 > dll[i] + 1e-9 and dll[i] >= t0:
+            if not commit and s0 > dll[i] + 1e-9 and dll[i] >= t0:
                 return False
             _, rid, slot = heapq.heappop(h)
             heapq.heappush(h, (s0 + sl[i], rid, slot))
             i += 1
-        j = i
-        while j < n and al[j] < t1:  # waiting at the end of the interval
-            if t0 <= dll[j] < t1:
-                return False
-            j += 1
         if commit:
             heap, live, uid, nxt = h, lv, u, i
         return True

@@ -159,6 +159,7 @@ def _load_alibaba(path: Path) -> pd.DataFrame:
 def _load_generic(path: Path) -> pd.DataFrame:
     raw = _read_csv(path, ["timestamp_s"])
     t = _numeric(path, raw, "timestamp_s")
+    t = t - t.min()  # any origin: seconds from the first arrival, like the other formats
     if "work_s" in raw.columns:
         return pd.DataFrame({"arrival_s": t, "input_tokens": 0, "output_tokens": 0, "work_s": _numeric(path, raw, "work_s")})
     for c in ("input_tokens", "output_tokens"):
