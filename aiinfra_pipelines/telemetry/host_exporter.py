@@ -30,6 +30,7 @@ class _Nvml:
     def __init__(self):
         self.handles: list = []
         self.names: list[str] = []
+        self.indices: list[int] = []  # NVML index of each handle (the `gpu` label)
         try:
             import pynvml
 
@@ -38,10 +39,18 @@ class _Nvml:
             self.pynvml = None
             return
         self.pynvml = pynvml
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            h = pynvml.nvmlDeviceGetHandleByIndex(i)
-            name = pynvml.nvmlDeviceGetName(h)
+        try:
+            count = pynvml.nvmlDeviceGetCount()
+        except pynvml.NVMLError:  # driver loaded but no usable device: no GPU series, not a crash
+            return
+        for i in range(count):
+            try:
+                h = pynvml.nvmlDeviceGetHandleByIndex(i)
+                name = pynvml.nvmlDeviceGetName(h)
+            except pynvml.NVMLError:  # one lost or inaccessible GPU must not hide the others
+                continue
             self.handles.append(h)
+            self.indices.append(i)
             self.names.append(name.decode() if isinstance(name, bytes) else str(name))
 
 
@@ -68,7 +77,7 @@ class HostCollector:
         util = GaugeMetricFamily(m.GPU_UTILIZATION, "GPU utilisation over NVML's last sample period (0..1).", labels=["gpu", "model"])
         mem = GaugeMetricFamily(m.GPU_MEMORY_USED_BYTES, "GPU memory in use in bytes.", labels=["gpu", "model"])
         power = GaugeMetricFamily(m.GPU_POWER_WATTS, "GPU board power draw in watts.", labels=["gpu", "model"])
-        for i, (h, name) in enumerate(zip(self.nvml.handles, self.nvml.names)):
+        for i, h, name in zip(self.nvml.indices, self.nvml.handles, self.nvml.names):
             labels = [str(i), name]
             try:
                 util.add_metric(labels, nv.nvmlDeviceGetUtilizationRates(h).gpu / 100.0)
