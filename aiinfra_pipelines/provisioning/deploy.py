@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aiinfra_pipelines import paths
-from aiinfra_pipelines.provisioning.plan_view import view_plan
+from aiinfra_pipelines.provisioning.plan_view import adapt_plan_for_target
 from aiinfra_pipelines.provisioning.terraform import ApplyResult, PlanSummary, TerraformRunner, stateful_changes
 from aiinfra_pipelines.provisioning.tfvars import TARGETS, tfvars_from_plan, workload_name
 
@@ -82,7 +82,7 @@ def plan_changes(
     shared_fs_kind: str = "efs",
 ) -> PlanSummary:
     """The plan Terraform would apply for this hardware plan, without applying it."""
-    view = view_plan(plan)
+    view, _ = adapt_plan_for_target(plan, target)
     runner = runner_for(target, view.workload, state_dir=state_dir, aws_endpoint=aws_endpoint, plugin_dir=plugin_dir)
     return runner.plan(_tfvars(target, view, spec, iteration, runner, aws_endpoint, shared_fs_kind))
 
@@ -100,13 +100,17 @@ def provision(
     shared_fs_kind: str = "efs",
 ) -> ApplyResult:
     """Plan and apply the target's root module for this hardware plan; refuses unapproved stateful changes."""
-    view = view_plan(plan)
+    view, _ = adapt_plan_for_target(plan, target)
     runner = runner_for(target, view.workload, state_dir=state_dir, aws_endpoint=aws_endpoint, plugin_dir=plugin_dir)
     summary = runner.plan(_tfvars(target, view, spec, iteration, runner, aws_endpoint, shared_fs_kind))
     risky = stateful_changes(summary)
     if risky and not approve_stateful_changes:
         raise StatefulChangeRefused(risky, summary)
-    result = runner.apply_plan(summary)
+    if summary.has_changes or not runner.state_path.exists():
+        result = runner.apply_plan(summary)
+    else:
+        # Nothing to change: no apply (and no lock on the infrastructure), the outputs as they are.
+        result = ApplyResult(outputs=runner.outputs(), plan=summary, state_path=str(runner.state_path))
     (runner.state_dir / "plan.json").write_text(json.dumps(view.model_dump(mode="json"), indent=2))
     return result
 

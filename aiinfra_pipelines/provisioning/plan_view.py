@@ -4,6 +4,7 @@ the class that carries them, so it can run from a saved plan file without import
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -54,7 +55,8 @@ class PoolView(BaseModel):
     region: str = "us-east-1"
     instance_type: str
     accelerator: str | None = None
-    accelerators_per_node: int = Field(0, ge=0)
+    # fractional on partitioned GPUs (g6f: 1/8 of an L4); the node still advances one device
+    accelerators_per_node: float = Field(0, ge=0)
     count: int = Field(1, ge=0)
     min_count: int = Field(0, ge=0)
     max_count: int = Field(1, ge=1)
@@ -75,6 +77,13 @@ class PoolView(BaseModel):
         if any(k in acc for k in ("inferentia", "trainium", "inf1", "inf2", "trn1", "trn2", "neuron")):
             return "neuron"
         return "nvidia"
+
+    @property
+    def devices_per_node(self) -> int:
+        """Whole devices the device plugin advertises per node (a fractional GPU partition is one device)."""
+        if self.accelerator_kind == "cpu":
+            return 0
+        return max(1, math.floor(self.accelerators_per_node + 1e-9))
 
     @property
     def k8s_resource(self) -> str | None:
@@ -142,3 +151,46 @@ def view_plan(plan: Any) -> PlanView:
             f"{'.'.join(str(p) for p in e['loc']) or '(plan)'}: {e['msg'].removeprefix('Value error, ')}" for e in err.errors()
         )
         raise PlanError(f"hardware plan: {problems}") from None
+
+
+# General-purpose AWS instances for a CPU-only pool, smallest first: (type, vCPUs, GiB).
+AWS_GENERAL_PURPOSE = (
+    ("m7i.large", 2, 8),
+    ("m7i.xlarge", 4, 16),
+    ("m7i.2xlarge", 8, 32),
+    ("m7i.4xlarge", 16, 64),
+    ("m7i.8xlarge", 32, 128),
+)
+
+
+def adapt_plan_for_target(plan: Any, target: str) -> tuple[PlanView, list[str]]:
+    """The plan as the target provisions it, and a note for each pool that had to move.
+
+    One cluster lives in one cloud and region. On ``aws``, a CPU-only pool (the system pool)
+    that the plan placed on another cloud, because its catalog offered the cheapest small
+    machine there, moves to the smallest general-purpose AWS instance with at least its
+    vCPUs and memory, in the region of the accelerator pools. Accelerator pools never move:
+    a plan whose accelerator pool is not on AWS is refused by the variables."""
+    view = view_plan(plan)
+    if target != "aws":
+        return view, []
+    aws_regions = sorted({p.region for p in view.pools if p.cloud == "aws"})
+    region = aws_regions[0] if aws_regions else "us-east-1"
+    notes, pools = [], []
+    for p in view.pools:
+        if p.cloud != "aws" and p.accelerator_kind == "cpu":
+            itype, vcpus, mem = next(
+                (t for t in AWS_GENERAL_PURPOSE if t[1] >= (p.vcpus or 0) and t[2] >= (p.memory_gib or 0)),
+                AWS_GENERAL_PURPOSE[-1],
+            )
+            labels = dict(p.labels)
+            if "node.kubernetes.io/instance-type" in labels:
+                labels["node.kubernetes.io/instance-type"] = itype
+            notes.append(
+                f"pool {p.name}: planned as {p.cloud} {p.instance_type} ({p.region}); the aws target runs it on "
+                f"{itype} ({vcpus} vCPU, {mem} GiB) in {region}"
+            )
+            p = p.model_copy(update={"cloud": "aws", "region": region, "instance_type": itype,
+                                     "vcpus": float(vcpus), "memory_gib": float(mem), "labels": labels})
+        pools.append(p)
+    return view.model_copy(update={"pools": pools}), notes

@@ -52,8 +52,14 @@ def pool_labels(plan: PlanView, pool: PoolView) -> dict[str, str]:
         "aiinfra.io/role": pool.role,
         "aiinfra.io/accelerator": (pool.accelerator or "none").lower().replace(" ", "-"),
     }
-    labels.update({str(k): str(v) for k, v in pool.labels.items()})
+    # The kubelet owns the kubernetes.io / k8s.io label namespaces (it sets node.kubernetes.io/instance-type itself).
+    labels.update({str(k): str(v) for k, v in pool.labels.items() if not _reserved_label(str(k))})
     return labels
+
+
+def _reserved_label(key: str) -> bool:
+    prefix = key.split("/", 1)[0] if "/" in key else ""
+    return any(prefix == d or prefix.endswith("." + d) for d in ("kubernetes.io", "k8s.io"))
 
 
 def _local_vars(plan: PlanView, iteration: int, deployment_dir: str) -> dict[str, Any]:

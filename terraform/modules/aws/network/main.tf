@@ -125,6 +125,12 @@ resource "aws_vpc_security_group_ingress_rule" "nodes_self" {
   referenced_security_group_id = aws_security_group.nodes.id
   ip_protocol                  = "-1"
   description                  = "node to node"
+
+  lifecycle {
+    # Some EC2 API implementations (the local emulator) drop the description of a rule that
+    # references a security group; it is a label only, so it never forces an update.
+    ignore_changes = [description]
+  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "nodes_all" {

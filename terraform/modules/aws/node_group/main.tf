@@ -1,5 +1,6 @@
 locals {
-  node_group_name = "${var.cluster_name}-${var.name}"
+  # Pools are usually named after the workload already (digits-train): no doubled prefix.
+  node_group_name = startswith(var.name, "${var.cluster_name}-") ? var.name : "${var.cluster_name}-${var.name}"
 
   # AL2023 nodeadm: stripe the instance store (local NVMe) as RAID0 and put kubelet and
   # containerd state on it, so pods' emptyDir and image layers use the fast disks.
@@ -69,9 +70,8 @@ resource "aws_eks_node_group" "this" {
     max_size     = var.pool.max_size
   }
 
-  update_config {
-    max_unavailable = 1
-  }
+  # No update_config block: EKS's default (one node unavailable at a time during an update) is what
+  # this module wants, and an explicit block would drift against APIs that do not report it.
 
   labels = var.pool.labels
 

@@ -4,7 +4,7 @@ variable "cluster_name" {
 }
 
 variable "name" {
-  description = "Pool name from the hardware plan; the node group is named <cluster>-<pool>."
+  description = "Pool name from the hardware plan; the node group is named <cluster>-<pool> unless the pool name already starts with <cluster>-."
   type        = string
 }
 

@@ -1,5 +1,7 @@
 locals {
-  bucket  = contains(["object", "shared_fs"], var.tier)
+  # The bucket holds checkpoints and model artifacts on every tier (pods on other nodes read
+  # what training wrote); the object tier also reads its data set from it.
+  bucket  = var.artifacts_bucket || contains(["object", "shared_fs"], var.tier)
   efs     = var.tier == "shared_fs" && var.shared_fs_kind == "efs"
   lustre  = var.tier == "shared_fs" && var.shared_fs_kind == "fsx_lustre"
   fs_port = local.lustre ? 988 : 2049
@@ -98,6 +100,11 @@ resource "aws_vpc_security_group_ingress_rule" "fs_clients" {
   from_port                    = local.fs_port
   to_port                      = local.fs_port
   description                  = "mounts from the nodes"
+
+  lifecycle {
+    # As in the network module: a label only, dropped by some EC2 API implementations.
+    ignore_changes = [description]
+  }
 }
 
 resource "aws_efs_file_system" "shared" {

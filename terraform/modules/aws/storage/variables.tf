@@ -4,7 +4,7 @@ variable "name" {
 }
 
 variable "tier" {
-  description = "Storage tier of the plan: memory and nvme need nothing here; object creates the S3 bucket; shared_fs creates the bucket and a shared file system."
+  description = "Storage tier of the plan: memory and nvme need no shared storage; shared_fs adds a shared file system (EFS or FSx for Lustre); the bucket follows artifacts_bucket (and always exists for object and shared_fs)."
   type        = string
 
   validation {
@@ -48,6 +48,12 @@ variable "zones" {
 variable "client_security_group_id" {
   description = "Security group of the clients (the nodes) allowed to mount the file system."
   type        = string
+}
+
+variable "artifacts_bucket" {
+  description = "Create the S3 bucket on every tier (checkpoints and model artifacts); false: only for the object and shared_fs tiers."
+  type        = bool
+  default     = true
 }
 
 variable "force_destroy" {
