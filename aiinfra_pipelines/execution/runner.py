@@ -88,29 +88,19 @@ def _registry(plan: RunPlan):
 
 def run_training(spec: WorkloadSpec, plan: RunPlan, out: Path, pipes) -> tuple[pd.DataFrame, float, Path]:
     """Train for the spec's epochs with a live Prometheus exporter; returns epochs, seconds, model path."""
-    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-
-    from aiinfra_pipelines.telemetry import metrics as m
+    from aiinfra_pipelines.workloads.trainer_process import TrainingExporter
     from aiinfra_pipelines.workloads.training import train
 
-    registry = CollectorRegistry()
-    epochs_total = Counter(m.TRAINING_EPOCHS_TOTAL.removesuffix("_total"), "Epochs completed", registry=registry)
-    samples_total = Counter(m.TRAINING_SAMPLES_TOTAL.removesuffix("_total"), "Samples trained", registry=registry)
-    epoch_seconds = Histogram(m.TRAINING_EPOCH_SECONDS, "Epoch wall time", registry=registry,
-                              buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60))
-    loss = Gauge(m.TRAINING_LOSS, "Training loss of the last epoch", registry=registry)
-    server, _thread = start_http_server(0, addr="127.0.0.1", registry=registry)
-    address = f"127.0.0.1:{server.server_port}"
+    # the same series, labels and buckets as the standalone trainer process
+    exporter = TrainingExporter(spec.name)
+    address = f"127.0.0.1:{exporter.serve(0)}"
     targets = _registry(plan)
     if targets is not None:
         targets.add("training", address, {"iteration": plan.iteration})
     rows: list[dict] = []
 
     def on_epoch(stats) -> None:
-        epochs_total.inc()
-        samples_total.inc(stats.samples)
-        epoch_seconds.observe(stats.seconds)
-        loss.set(stats.loss)
+        exporter.observe_epoch(stats)
         rows.append(
             {"epoch": stats.epoch, "seconds": stats.seconds, "samples": stats.samples,
              "loss": stats.loss, "accuracy": stats.accuracy}
@@ -127,7 +117,7 @@ def run_training(spec: WorkloadSpec, plan: RunPlan, out: Path, pipes) -> tuple[p
     finally:
         if targets is not None:
             targets.remove("training", address)
-        server.shutdown()
+        exporter.close()
     return pd.DataFrame(rows), seconds, Path(model_path)
 
 
