@@ -85,7 +85,9 @@ def run_benchmark(trace, *, slo_ttft_s: float | None = None, attainment: float =
     for fam in FAMILY_ORDER:
         r = rec.results.get(fam)
         if r is None or r.best_params is None:
-            policies[fam] = {"tuned": False, "params": None}
+            # no setting met the SLO on the tuning half: the keys are there, with no figures
+            policies[fam] = {"tuned": False, "params": None, **{k: None for k in (
+                "cost_per_1k_requests", "slo_attainment", "p99_ttft_s", "mean_utilization", "scale_up_response_s")}}
             continue
         pol = policy_from_settings(fam, **r.best_params)
         init = r.best_params["replicas"] if fam == "static" else None
