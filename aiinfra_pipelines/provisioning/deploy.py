@@ -106,7 +106,7 @@ def provision(
     risky = stateful_changes(summary)
     if risky and not approve_stateful_changes:
         raise StatefulChangeRefused(risky, summary)
-    if summary.has_changes or not runner.state_path.exists():
+    if summary.has_changes or summary.output_changes or not runner.state_path.exists():
         result = runner.apply_plan(summary)
     else:
         # Nothing to change: no apply (and no lock on the infrastructure), the outputs as they are.

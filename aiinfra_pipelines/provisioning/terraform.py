@@ -78,6 +78,7 @@ class PlanSummary(BaseModel):
         default_factory=list, description="Addresses of stateful resources (cluster, file system, bucket) the plan destroys or replaces."
     )
     plan_file: str | None = None
+    output_changes: list[str] = Field(default_factory=list, description="Root outputs whose value the plan changes.")
 
     @property
     def has_changes(self) -> bool:
@@ -371,7 +372,10 @@ class TerraformRunner:
     def _summarize(self, events: list[dict]) -> PlanSummary:
         changes: list[ResourceChangeInfo] = []
         counts = {"add": 0, "change": 0, "remove": 0}
+        outputs: set[str] = set()
         for e in events:
+            if e.get("type") == "outputs":
+                outputs.update(k for k, v in (e.get("outputs") or {}).items() if (v or {}).get("action") not in (None, "noop"))
             if e.get("type") == "planned_change":
                 ch = e.get("change") or {}
                 res = ch.get("resource") or {}
@@ -386,6 +390,7 @@ class TerraformRunner:
             destroy=counts.get("remove", 0),
             resource_changes=sorted(changes, key=lambda c: c.address),
             plan_file=str(self.plan_path),
+            output_changes=sorted(outputs),
         )
         summary.replaces_stateful = stateful_changes(summary)
         return summary
