@@ -87,6 +87,7 @@ def build_manifests(
     if any(p.accelerator_kind == "neuron" for p in view.pools):
         bundle.notes.append("Neuron pools: the Neuron device plugin and neuron-monitor come from the EKS Neuron AMI set-up")
     bundle.add("42-node-exporter.yaml", *T.node_exporter_manifests(spec.name, iteration))
+    bundle.add("45-network-policies.yaml", *T.network_policies(spec.name, iteration))
     return bundle
 
 

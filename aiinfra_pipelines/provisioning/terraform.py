@@ -450,3 +450,23 @@ class TerraformRunner:
                 key = inst.get("index_key")
                 out.append(base if key is None else f"{base}[{json.dumps(key)}]")
         return sorted(out)
+
+
+def check_module(module_dir: str | os.PathLike, work_dir: str | os.PathLike, *, plugin_dir: str | os.PathLike | None = None,
+                 engine: Engine = "auto") -> dict[str, Any]:
+    """``terraform fmt -check`` and ``init -backend=false`` + ``validate -json`` of one module, offline.
+
+    Providers come from the mirror (as for a deployment); the work directory holds the
+    ``.terraform`` folder. Returns ``{"fmt_unformatted": [files], "valid": bool, "diagnostics": [...]}``."""
+    runner = TerraformRunner(module_dir, work_dir, engine=engine, plugin_dir=plugin_dir)
+    code, _, out = runner._checked(["fmt", "-check", "-list=true", "-no-color"], ok=(0, 3))
+    unformatted = [line.strip() for line in out.splitlines() if line.strip()] if code == 3 else []
+    check_mirror(runner.module_dir, runner.plugin_dir)
+    runner._checked(["init", "-backend=false", "-input=false", "-no-color"])
+    _, _, out = runner._checked(["validate", "-json", "-no-color"], ok=(0, 1))
+    result = json.loads(out)
+    return {
+        "fmt_unformatted": unformatted,
+        "valid": bool(result.get("valid")),
+        "diagnostics": [f"{d.get('severity')}: {d.get('summary')} {d.get('detail', '')}".strip() for d in result.get("diagnostics", [])],
+    }
