@@ -29,6 +29,7 @@ class TerraformResource(dg.ConfigurableResource):
     plugin_dir: Optional[str] = Field(
         None, description="Provider filesystem mirror; none: AIINFRA_TF_PLUGIN_DIR or the usual mirror folders."
     )
+    shared_fs_kind: str = Field("efs", description="aws: file system of the shared storage tier, efs or fsx_lustre.")
 
     def plan(self, hardware_plan: Any, spec: Any, *, iteration: int = 0):
         """The plan Terraform would apply for this hardware plan (counts and each resource change)."""
@@ -36,7 +37,7 @@ class TerraformResource(dg.ConfigurableResource):
 
         return plan_changes(
             self.target, hardware_plan, spec, iteration=iteration, state_dir=self.state_dir,
-            aws_endpoint=self.aws_endpoint, plugin_dir=self.plugin_dir,
+            aws_endpoint=self.aws_endpoint, plugin_dir=self.plugin_dir, shared_fs_kind=self.shared_fs_kind,
         )
 
     def apply(self, hardware_plan: Any, spec: Any, *, iteration: int = 0, approve_stateful_changes: bool = False):
@@ -46,7 +47,7 @@ class TerraformResource(dg.ConfigurableResource):
         return provision(
             self.target, hardware_plan, spec, iteration=iteration, state_dir=self.state_dir,
             aws_endpoint=self.aws_endpoint, approve_stateful_changes=approve_stateful_changes,
-            plugin_dir=self.plugin_dir,
+            plugin_dir=self.plugin_dir, shared_fs_kind=self.shared_fs_kind,
         )
 
     def teardown(self, spec_or_workload: Any):
