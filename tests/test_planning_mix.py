@@ -6,6 +6,7 @@ import pytest
 
 from aiinfra_pipelines.planning.optimizer import (
     PREPROCESS_VCPU_FRACTION,
+    cpu_speedup,
     llm_replica_rps,
     plan_llm_serving,
     plan_training,
@@ -39,8 +40,9 @@ def test_cpu_helper_nodes_lift_an_input_bound_gpu():
     assert two["training_cost_usd"] == pytest.approx(11.0 * two["training_time_s"] / 3600)
     assert two["helper_instance_type"] == "cpu16"
     cpu = [r for r in res["rows"] if r["instance_type"] == "cpu16"][0]
-    # CPU-only: every sample costs 1 GFLOP at 16 GFLOP/s per vCPU plus its preprocessing
-    assert cpu["epoch_time_s"] == pytest.approx(1e6 / (16 / (1e9 / 16e9 + pre)))
+    # CPU-only: every sample costs 1 GFLOP at 16 GFLOP/s per vCPU plus its preprocessing, over 16 vCPUs
+    # with a 5% serial share: 16 / (1 + 0.05 x 15) = 9.14x one vCPU
+    assert cpu["epoch_time_s"] == pytest.approx(1e6 / ((16 / 1.75) / (1e9 / 16e9 + pre)))
     fastest = min(res["rows"], key=lambda r: r["training_time_s"])
     assert fastest["helper_nodes"] > 0
 
@@ -90,3 +92,23 @@ def test_llm_mix_never_costs_more_than_best_single_and_splits_by_size():
     types = {m["instance_type"] for m in r["mix"]}
     assert "large" in types
     assert r["best_single"]["instance_type"] == "large"
+
+
+def test_fastest_within_budget_takes_the_cheapest_of_equally_fast_plans():
+    # a tiny model: one vCPU trains an epoch in 10 s; 96 vCPUs are 16x faster, a GPU node faster still,
+    # but every plan finishes within a minute, so the budget objective takes the cheapest.
+    frame = pd.DataFrame([
+        _row(instance_type="cpu2", vcpus=2.0, price_per_hour=0.05),
+        _row(instance_type="cpu96", vcpus=96.0, price_per_hour=3.0),
+    ])
+    w = {"flops_per_sample": 1e6, "parameters": 1e5}
+    res = plan_training(w, frame, epochs=3, batch_size=64, samples_per_epoch=1e4, budget_usd=100.0,
+                        cpu_samples_per_s_per_vcpu=1e3, node_counts=(1,), allow_spot=False)
+    by_type = {r["instance_type"]: r for r in res["rows"]}
+    assert by_type["cpu96"]["epoch_time_s"] == pytest.approx(10.0 / cpu_speedup(96))
+    assert cpu_speedup(96) == pytest.approx(96 / 5.75)
+    assert res["chosen"]["instance_type"] == "cpu2" and res["objective"] == "min time within budget"
+    # a long job: the 96-vCPU type saves hours and wins the same objective
+    long = plan_training(w, frame, epochs=3000, batch_size=64, samples_per_epoch=1e4, budget_usd=100.0,
+                         cpu_samples_per_s_per_vcpu=1e3, node_counts=(1,), allow_spot=False)
+    assert long["chosen"]["instance_type"] == "cpu96"

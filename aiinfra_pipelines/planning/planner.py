@@ -8,7 +8,14 @@ import time
 from pydantic import BaseModel, Field
 
 from aiinfra_pipelines.planning.catalog import Catalog, CatalogEntry, load_catalog, local_equivalent
-from aiinfra_pipelines.planning.optimizer import StoragePlan, plan_inference_mix, plan_storage, plan_training, replica_capacity
+from aiinfra_pipelines.planning.optimizer import (
+    StoragePlan,
+    cpu_speedup,
+    plan_inference_mix,
+    plan_storage,
+    plan_training,
+    replica_capacity,
+)
 from aiinfra_pipelines.spec import WorkloadSpec
 
 
@@ -87,10 +94,16 @@ def _pool(name, role, r, count, min_count, max_count) -> NodePool:
                     labels=labels, taints=taints)
 
 
+# Shared-core and burstable types sustain a fraction of a vCPU (CPU credits): a training job or a serving
+# replica at its target load would run at the baseline, not at the vCPU count the catalog lists.
+SHARED_CORE = re.compile(r"^(f1-micro|g1-small|e2-(micro|small|medium)|t\d[a-z]*\..*|Standard_B.*)$")
+
+
 def _frame_for(spec: WorkloadSpec, catalog: Catalog):
     pl = spec.placement
     clouds = ["aws"] if spec.target == "aws" else ["gcp"] if spec.target == "gcp" else list(pl.clouds)
     df = catalog.filter(cloud=clouds, regions=pl.regions or None)
+    df = df[~df.instance_type.str.match(SHARED_CORE)]
     if pl.accelerators:
         keep = {a.lower() for a in pl.accelerators}
         df = df[df.accelerator.isna() | df.accelerator.str.lower().isin(keep).fillna(False)]
@@ -117,6 +130,11 @@ def plan_hardware(spec: WorkloadSpec, profile, *, catalog: Catalog | None = None
             if not _get(tr, f):
                 raise ValueError(f"profile.training.{f} is required to plan training")
         sps_cpu = float(_get(tr, "samples_per_s"))
+        # The profile measured this rate on the cores the process kept busy (the reference trainer
+        # uses one); one vCPU's rate is that rate over their Amdahl speed-up.
+        busy = float(_get(tr, "cpu_utilization") or 0.0) * host_cpus
+        cores_used = min(max(busy, 1.0), host_cpus)
+        per_vcpu_sps = sps_cpu / cpu_speedup(cores_used)
         epoch_s = float(_get(tr, "epoch_s") or 0) or None
         samples = sps_cpu * epoch_s if epoch_s else float(_get(tr, "samples_per_epoch") or 1e4)
         dataset_bytes = float(_get(tr, "dataset_bytes") or 0) or (spec.dataset.size_gb or 0) * 1e9
@@ -131,7 +149,7 @@ def plan_hardware(spec: WorkloadSpec, profile, *, catalog: Catalog | None = None
         res = plan_training(workload, tf, epochs=spec.training.epochs, batch_size=spec.training.batch_size,
                             samples_per_epoch=samples, deadline_s=(spec.targets.deadline_hours or 0) * 3600 or None,
                             budget_usd=spec.targets.budget_usd, allow_spot=allow_spot,
-                            cpu_samples_per_s_per_vcpu=sps_cpu / host_cpus, catalog=cat)
+                            cpu_samples_per_s_per_vcpu=per_vcpu_sps, catalog=cat)
         ch = res["chosen"]
         storage = plan_storage(dataset_bytes, read_bps, ch.get("memory_gib"), ch["count"])
         pools.append(_pool(_dns(f"{spec.name}-train"), "training", ch, ch["count"], 0, ch["count"]))
