@@ -114,6 +114,7 @@ def test_moto_provision_replan_teardown(tmp_path, mirror):
 
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(SPEC)
+    (tmp_path / "trace.csv").write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n")
     env = {**os.environ, "AIINFRA_HOME": str(tmp_path / "home"), "AIINFRA_TF_PLUGIN_DIR": str(mirror)}
     server = MotoServer(log_path=tmp_path / "moto.log").start()
     try:
