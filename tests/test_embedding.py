@@ -27,7 +27,8 @@ def test_merged_with_a_platforms_own_definitions(tmp_path, examples_dir):
         return 8
 
     merged = dg.Definitions.merge(ours, dg.Definitions(assets=[gpu_inventory]))
-    dg.Definitions.validate_loadable(merged)
+    with dg.instance_for_test():  # loading reads the instance's definitions-state storage
+        dg.Definitions.validate_loadable(merged)
     keys = {k.to_user_string() for k in merged.resolve_all_asset_keys()}
     assert {a.key.to_user_string() for a in LIFECYCLE_ASSETS} | {"gpu_inventory"} == keys
     assert merged.resolve_job_def("iteration") is not None
@@ -39,7 +40,8 @@ def test_component_from_yaml_attributes(tmp_path, examples_dir):
         f"spec_path: {examples_dir / 'lifecycle.yaml'}\nstate_dir: {tmp_path / 'state'}\n"
     )
     defs = component.build_defs(dg.ComponentTree.for_test().load_context)
-    dg.Definitions.validate_loadable(defs)
+    with dg.instance_for_test():
+        dg.Definitions.validate_loadable(defs)
     assert defs.resources["deployment"].state_dir == str(tmp_path / "state")
     assert len(list(defs.resolve_all_asset_keys())) == len(LIFECYCLE_ASSETS)
 

@@ -3,11 +3,12 @@
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
 
-from aiinfra_pipelines.assets.partitions import iterations_partitions
+from aiinfra_pipelines.assets.partitions import iteration_number, iterations_partitions
 from aiinfra_pipelines.resources import DeploymentResource, WorkloadSpecResource
 
 
@@ -31,14 +32,19 @@ def workload_run(
     deployment: DeploymentResource,
     pipes_subprocess_client: dg.PipesSubprocessClient,
     workload_profile,
+    hardware_plan,
+    infrastructure,
     telemetry_stack,
     scaling_policy,
 ):
     from aiinfra_pipelines.execution.runner import RunPlan
+    from aiinfra_pipelines.k8s.dagster_k8s import kubeconfig_from_env
     from aiinfra_pipelines.telemetry.stack import teardown_local_stack
 
     spec = workload_spec.load()
     folder = deployment.iteration_dir(spec.name, context.partition_key)
+    if spec.target != "local" and kubeconfig_from_env() is not None:
+        return _run_on_cluster(context, spec, hardware_plan, infrastructure, folder)
     inference_profile = getattr(workload_profile, "inference", None)
     model_path = getattr(inference_profile, "model_file", None)
     plan = RunPlan(
@@ -80,3 +86,22 @@ def workload_run(
         metadata={**(result.metadata or {}), "run_dir": str(folder / "run"), "runner_log": str(log_path)},
     )
 
+
+
+def _run_on_cluster(context: dg.AssetExecutionContext, spec, hardware_plan, infrastructure, folder: Path) -> dg.Output:
+    """Apply the iteration's manifests and run the training part in a pod through PipesK8sClient."""
+    from aiinfra_pipelines.k8s.dagster_k8s import run_workload_on_cluster
+
+    started = time.time()
+    invocation = run_workload_on_cluster(
+        context, spec, hardware_plan, iteration=iteration_number(context.partition_key),
+        infra_outputs=(infrastructure or {}).get("outputs"), manifests_dir=folder / "k8s",
+    )
+    result = invocation.get_materialize_result()
+    finished = time.time()
+    summary = {"started_unix": started, "finished_unix": finished, "training_seconds": finished - started,
+               "inference_window_s": None, "executor": "kubernetes"}
+    (folder / "run").mkdir(parents=True, exist_ok=True)
+    (folder / "run" / "summary.json").write_text(json.dumps(summary))
+    return dg.Output({"run_dir": str(folder / "run"), **summary},
+                     metadata={**(result.metadata or {}), "executor": "kubernetes", "manifests": str(folder / "k8s")})

@@ -171,9 +171,24 @@ def plan_hardware(spec: WorkloadSpec, profile, *, catalog: Catalog | None = None
         if not workload["parameters"]:
             workload["parameters"] = workload["flops_per_request"] / 2
         target = ov.target_rps or cpu_rps or 1.0
-        inf_frame = frame if not ov.inference_instance_types else frame[frame.instance_type.isin(ov.inference_instance_types)]
-        cap = replica_capacity(workload, inf_frame, slo_s=slo, prompt_tokens=1, output_tokens=1, allow_spot=False,
-                               catalog=cat, cpu_rps_per_vcpu=cpu_rps / host_cpus if cpu_rps else None)
+        cap_kw = dict(slo_s=slo, prompt_tokens=1, output_tokens=1, allow_spot=False, catalog=cat,
+                      cpu_rps_per_vcpu=cpu_rps / host_cpus if cpu_rps else None)
+        cap = None
+        if ov.inference_instance_types:
+            cap = replica_capacity(workload, frame[frame.instance_type.isin(ov.inference_instance_types)], **cap_kw)
+            if cap.empty:  # the proposal's types are gone from this placement or miss the SLO: plan afresh
+                predicted["override_ignored"] = (
+                    f"overrides.inference_instance_types {ov.inference_instance_types}: none is in the catalog for "
+                    f"this placement with a replica that meets the {slo}s latency SLO; planned over every type"
+                )
+                cap = None
+        if cap is None:
+            cap = replica_capacity(workload, frame, **cap_kw)
+        if cap.empty:
+            raise ValueError(
+                f"targets.latency_slo.p99_latency_s={slo}: no instance type of placement.clouds={spec.placement.clouds} "
+                "serves a request within it (by the profile's latency curve and the performance model)"
+            )
         mix = plan_inference_mix(cap, target, min_replicas=ov.min_replicas or spec.scaling.min_replicas or 1,
                                  max_replicas=ov.max_replicas or 64)
         for m in mix["mix"]:

@@ -469,7 +469,9 @@ def _write_ready(path: Path, info: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m aiinfra_pipelines.workloads.serving", description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True, type=Path, help="saved model (.npz or .pt)")
-    ap.add_argument("--port", type=int, default=0, help="port on 127.0.0.1; 0 picks a free one")
+    ap.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one")
+    ap.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on: loopback on one machine, 0.0.0.0 in a pod behind a Service")
     ap.add_argument("--replica", default="replica-0", help="value of the 'replica' label")
     ap.add_argument("--max-batch-size", type=int, default=32)
     ap.add_argument("--ready-file", type=Path, help="written with {port, pid} once listening")
@@ -477,7 +479,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_batch_size < 1:
         ap.error("--max-batch-size: must be at least 1")
     try:
-        server = InferenceServer(args.model, replica=args.replica, max_batch_size=args.max_batch_size, port=args.port)
+        server = InferenceServer(args.model, replica=args.replica, max_batch_size=args.max_batch_size, port=args.port,
+                                 host=args.host)
     except (FileNotFoundError, ValueError, KeyError) as err:
         print(f"error: --model {args.model}: {err}", file=sys.stderr)
         return 2

@@ -1,0 +1,3 @@
+from aiinfra_pipelines.cli import main
+
+main()
