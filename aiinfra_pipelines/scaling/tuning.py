@@ -87,16 +87,21 @@ def default_grid(family: str, *, capacity_rps: float, batch_slots: int, provisio
                         "min_replicas": 1, "max_replicas": max_replicas})
         return out
     if family == "predictive":
+        # headroom up to 2x the forecast: a rate forecast lags a burst by a bucket or more
         return [{"capacity_rps": round(capacity_rps * u, 6), "headroom": h, "horizon_s": horizon,
                  "scale_down_stabilization_s": sd, "min_replicas": mn, "max_replicas": max_replicas}
-                for u, h, sd, mn in itertools.product((0.4, 0.5, 0.6, 0.7, 0.8, 0.9), (0.0, 0.15, 0.3),
+                for u, h, sd, mn in itertools.product((0.4, 0.5, 0.6, 0.7, 0.8, 0.9), (0.0, 0.15, 0.3, 0.6, 1.0),
                                                       (120.0, 300.0, 600.0), (0, 1))]
     if family == "hybrid":
+        # the panic hold must outlast the provisioning delay, or the replicas panic asked
+        # for are cancelled before they are ready (Knative's 6 s panic window assumes
+        # seconds-long cold starts)
         return [{"capacity_rps": round(capacity_rps * u, 6), "headroom": h, "horizon_s": horizon,
                  "scale_down_stabilization_s": sd, "target_queue_per_replica": max(0.5, B * q),
-                 "panic_threshold": pt, "min_replicas": 1, "max_replicas": max_replicas}
-                for u, h, sd, q, pt in itertools.product((0.5, 0.6, 0.7, 0.8, 0.9), (0.0, 0.15),
-                                                         (120.0, 300.0), (0.75, 1.0), (1.0, 1.5))]
+                 "panic_threshold": pt, "panic_window_s": pw, "min_replicas": 1, "max_replicas": max_replicas}
+                for u, h, sd, q, pt, pw in itertools.product((0.4, 0.6, 0.8), (0.0, 0.5, 1.0),
+                                                             (300.0, 600.0), (0.75, 1.0), (1.0, 1.5),
+                                                             (horizon, 4 * horizon))]
     if family == "clairvoyant":
         return [{"slack_fraction": f, "packing": p, "max_replicas": max_replicas}
                 for f, p in itertools.product((0.5, 0.75, 0.9, 1.0), (0.8, 0.9, 1.0))]
@@ -130,7 +135,14 @@ def evaluate_grid(family: str, trace: Trace, grid: list[dict], *, service_model:
     key = id(trace), id(service_model), family, len(_CTX)
     _CTX[key] = {"trace": trace, "model": service_model, "prepared": prepare(trace, service_model), "sim_kw": sim_kw}
     try:
-        summaries = _map(_run_one, [(key, family, p) for p in grid], workers)
+        items = [(key, family, p) for p in grid]
+        head = []
+        if family in ("predictive", "hybrid") and workers > 1 and len(items) >= 4:
+            # one run here first: the forecaster's fits are cached by the history they saw
+            # (the same under every setting), and the forked workers inherit the cache
+            head = [_run_one(items[0])]
+            items = items[1:]
+        summaries = head + _map(_run_one, items, workers)
     finally:
         _CTX.pop(key, None)
     rows = [{"params": p, **{k: v for k, v in s.items()}} for p, s in zip(grid, summaries)]
