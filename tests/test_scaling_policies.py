@@ -190,3 +190,37 @@ def test_prices_come_from_the_catalog(shared_data):
     assert 0.5 < a100 < h100 < 15
     with pytest.raises(ServiceModelError):
         gpu_price_per_hour("NoSuchGPU")
+
+
+def test_forecaster_refits_are_bounded_on_long_histories():
+    from aiinfra_pipelines.scaling.policies import _RateForecaster
+
+    calls = []
+    fc = _RateForecaster(bucket_s=60.0, refit_s=900.0)
+    fc._refit = lambda: calls.append(len(fc.buckets))  # count, do not fit
+    for k in range(1, 4 * 60 * 2):  # two hours of 15-s ticks: every 15 minutes
+        fc.observe(k * 15.0, 1.0)
+    short = len(calls)
+    assert 6 <= short <= 8
+    for k in range(4 * 60 * 2, 4 * 60 * 24 * 23):  # 23 days
+        fc.observe(k * 15.0, 1.0)
+    assert len(calls) < 80  # O(log age), not one per 15 minutes (2,200)
+
+
+def test_predictive_can_forecast_the_requests_in_flight():
+    p = PredictivePolicy(signal="inflight", target_inflight=4.0, capacity_rps=1e-3, headroom=0.0, horizon_s=120,
+                         bucket_s=15, refit_s=1e9, scale_down_stabilization_s=0, min_replicas=0)
+    p.reset()
+    # a high arrival rate but few requests in flight: sized by the work in the system, not the rate
+    out = [p.desired_replicas(obs(t, rate=50.0, queue=16), t) for t in np.arange(15, 600, 15.0)]
+    assert out[-1] == 4
+    q = policy_from_settings("predictive", **p.params())
+    assert q.params() == p.params() and q.signal == "inflight"
+    with pytest.raises(ValueError, match="signal"):
+        PredictivePolicy(signal="tokens")
+    from aiinfra_pipelines.scaling.manifests import render_scaled_object
+
+    so = render_scaled_object(PredictivePolicy(signal="inflight", target_inflight=6.0, headroom=0.2), name="x",
+                              deployment="d")
+    assert so["spec"]["triggers"][0]["name"] == "queue-per-replica"
+    assert float(so["spec"]["triggers"][0]["metadata"]["threshold"]) == pytest.approx(5.0)

@@ -83,6 +83,32 @@ def test_recommend_never_recommends_the_clairvoyant(setup):
     assert cl.eval_summary["cost_usd"] <= rec.results["static"].eval_summary["cost_usd"]
 
 
+def test_stress_rule_picks_the_cheapest_setting_that_also_meets_the_slo_under_faster_arrivals(setup):
+    trace, model = setup
+    from aiinfra_pipelines.scaling.tuning import _stressed
+
+    kw = dict(service_model=model, price_per_replica_hour=10.0, workers=1)
+    plain = tune("static", trace, SLO(ttft_s=2.0), **kw)
+    safe = tune("static", trace, SLO(ttft_s=2.0), stress=1.5, **kw)
+    n = safe.best_params["replicas"]
+    assert n >= plain.best_params["replicas"]
+    fast = _stressed(trace.split(0.5)[0], 1.5)
+    sk = dict(price_per_replica_hour=10.0, slo_ttft_s=2.0, score_from_s=200.0)
+    assert simulate(fast, StaticPolicy(replicas=n), model, initial_replicas=n, **sk).summary["slo_attainment"] >= 0.99
+    if n > plain.best_params["replicas"]:
+        below = simulate(fast, StaticPolicy(replicas=n - 1), model, initial_replicas=n - 1, **sk).summary
+        assert below["slo_attainment"] < 0.99
+    # grid families: the pick is robust and no cheaper setting meeting the SLO was robust
+    grid = [{"metric": "queue", "target": t, "min_replicas": 1, "scale_down_stabilization_s": 60.0} for t in (2, 4, 6, 8, 16)]
+    r = tune("reactive", trace, SLO(ttft_s=2.0), grid=grid, stress=1.5, **kw)
+    t = r.table
+    if r.best_params is not None:
+        i = t.index[t["params"].apply(lambda p: p == r.best_params)][0]
+        assert t.loc[i, "robust"] is True or t.loc[i, "robust"] == True  # noqa: E712
+        cheaper = t[(t["meets_slo"]) & (t["cost_usd"] < t.loc[i, "cost_usd"])]
+        assert not cheaper["robust"].fillna(False).astype(bool).any()
+
+
 # --- manifests -----------------------------------------------------------------------------
 
 DEPLOYABLE = [

@@ -57,7 +57,7 @@ def run_benchmark(trace, *, slo_ttft_s: float | None = None, attainment: float =
                   price_per_replica_hour: float | None = None, provisioning_delay_s: float = 120.0,
                   control_interval_s: float = 15.0, max_replicas: int = 256, workers: int = 2,
                   simpy_check: bool = True, grid_check: bool = True,
-                  check_window_s: float = 2 * 86400.0) -> tuple[dict, dict]:
+                  check_window_s: float = 2 * 86400.0, stress: float | None = None) -> tuple[dict, dict]:
     """Returns ``(report, simulations)``: the JSON-able report and, per family, the tuned
     policy's whole-trace :class:`SimResult` (for plots).
 
@@ -82,7 +82,7 @@ def run_benchmark(trace, *, slo_ttft_s: float | None = None, attainment: float =
 
     t0 = time.perf_counter()
     rec = recommend(trace, slo, include_clairvoyant=True, service_model=svc_model, max_replicas=max_replicas,
-                    workers=workers, **sim_kw)
+                    workers=workers, stress=stress, **sim_kw)
     tune_s = time.perf_counter() - t0
     cut = trace.duration_s * 0.5
 
@@ -181,7 +181,7 @@ def run_benchmark(trace, *, slo_ttft_s: float | None = None, attainment: float =
         "evaluation_requests": int(ev.sum()),
         "slo": {"ttft_s": slo.ttft_s, "attainment": slo.attainment},
         "service_model": svc_model.describe(), "price_per_replica_hour": price_per_replica_hour,
-        "provisioning_delay_s": provisioning_delay_s, "control_interval_s": control_interval_s,
+        "provisioning_delay_s": provisioning_delay_s, "control_interval_s": control_interval_s, "stress": stress,
         "recommended": recd, "policies": policies,
         "work_conserving_bound_cost_per_1k_requests": fluid_per_1k,
         "simulator": sim,
@@ -264,12 +264,15 @@ def report_cut_min(report: dict, sims: dict) -> float:
 @click.option("--time-scale", type=float, default=1.0, show_default=True)
 @click.option("--rate-scale", type=float, default=1.0, show_default=True)
 @click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--stress", type=float, default=0.0, show_default=True,
+              help="Safety margin: a setting must also meet the SLO on the tuning half replayed this many times "
+                   "faster (0: off).")
 @click.option("--no-simpy", is_flag=True, help="Skip the SimPy cross-check.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last stdout line.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, help="PNG: load and replicas over time.")
 def autoscaling_command(trace_path, fmt, slo_ttft_s, attainment, accelerator, model, tensor_parallel, max_batch_size,
                         price_per_hour, provisioning_delay_s, control_interval_s, time_scale, rate_scale, workers,
-                        no_simpy, as_json, plot_path):
+                        stress, no_simpy, as_json, plot_path):
     """Tune every policy on the first half of a trace, score on the second half."""
     from aiinfra_pipelines.scaling.traces import TraceError, load_trace
 
@@ -281,7 +284,7 @@ def autoscaling_command(trace_path, fmt, slo_ttft_s, attainment, accelerator, mo
         trace, slo_ttft_s=slo_ttft_s, attainment=attainment, accelerator=accelerator, model=model,
         tensor_parallel=tensor_parallel, max_batch_size=max_batch_size, price_per_replica_hour=price_per_hour,
         provisioning_delay_s=provisioning_delay_s, control_interval_s=control_interval_s, workers=workers,
-        simpy_check=not no_simpy)
+        simpy_check=not no_simpy, stress=stress or None)
     report["trace"] = str(Path(trace_path))
     if plot_path:
         report["_cut_s"] = trace.duration_s * 0.5

@@ -13,6 +13,8 @@ Mapping from a policy to the manifests:
   per replica; the predictive headroom is folded into the threshold
   (``capacity_rps / (1 + headroom)``), since KEDA cannot forecast. The hybrid's burst path
   becomes a second trigger on the queue per replica (KEDA takes the max over triggers).
+  A predictive policy forecasting requests in flight (``signal="inflight"``) triggers on the
+  queue instead, with threshold ``target_inflight / (1 + headroom)``.
 * ``ReactivePolicy(metric="utilization")``: trigger on ``RULE_UTILIZATION``.
 * ``StaticPolicy``: min = max = the pool size.
 * Windows and step limits go to ``advanced.horizontalPodAutoscalerConfig.behavior``
@@ -66,7 +68,10 @@ def _triggers(policy, prometheus_address: str) -> list[dict]:
             return [trig("request-rate", f"sum({RULE_REQUEST_RATE})", policy.target)]
         return [trig("utilization", f"sum({RULE_UTILIZATION}) * sum({RULE_READY_REPLICAS})", policy.target)]
     if isinstance(policy, PredictivePolicy):
-        out = [trig("request-rate", f"sum({RULE_REQUEST_RATE})", policy.capacity_rps / (1.0 + policy.headroom))]
+        if getattr(policy, "signal", "rate") == "inflight":
+            out = [trig("queue-per-replica", queue_total, policy.target_inflight / (1.0 + policy.headroom))]
+        else:
+            out = [trig("request-rate", f"sum({RULE_REQUEST_RATE})", policy.capacity_rps / (1.0 + policy.headroom))]
         if isinstance(policy, HybridPolicy):
             out.append(trig("queue-burst", queue_total, policy.target_queue_per_replica * policy.panic_threshold))
         return out

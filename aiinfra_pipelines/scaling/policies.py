@@ -254,6 +254,10 @@ class PredictivePolicy(_Policy):
     * ``headroom``: extra fraction provisioned above the forecast.
     * ``scale_down_stabilization_s``: scale down to the largest desire of this window.
     * ``bucket_s`` / ``refit_s``: forecast resolution and refit period.
+    * ``signal``: what is forecast. ``"rate"`` (default): the arrival rate, sized by
+      ``capacity_rps``. ``"inflight"``: the requests in the system (waiting plus in service),
+      sized by ``target_inflight`` requests per replica: this is the work itself (rate
+      times time in the system), so long-output requests count for what they occupy.
     """
 
     family: ClassVar[str] = "predictive"
@@ -265,6 +269,8 @@ class PredictivePolicy(_Policy):
     scale_down_stabilization_s: float = 300.0
     bucket_s: float = 60.0
     refit_s: float = 900.0
+    signal: str = "rate"
+    target_inflight: float = 8.0
     _fc: _RateForecaster | None = field(default=None, repr=False)
     _hist: deque = field(default_factory=deque, repr=False)
 
@@ -273,6 +279,10 @@ class PredictivePolicy(_Policy):
             raise ValueError(f"capacity_rps must be > 0, got {self.capacity_rps}")
         if self.headroom < -0.5:
             raise ValueError(f"headroom must be >= -0.5, got {self.headroom}")
+        if self.signal not in ("rate", "inflight"):
+            raise ValueError(f"signal: {self.signal!r} is not one of rate, inflight")
+        if not self.target_inflight > 0:
+            raise ValueError(f"target_inflight must be > 0, got {self.target_inflight}")
 
     def reset(self) -> None:
         self._fc = None
@@ -281,10 +291,12 @@ class PredictivePolicy(_Policy):
     def _baseline(self, o: Observation, now: float) -> int:
         if self._fc is None:
             self._fc = _RateForecaster(self.bucket_s, self.refit_s)
-        if now > 0:  # at time 0 no rate has been measured yet
-            self._fc.observe(now, o.request_rate_rps)
-        rate = self._fc.forecast_max(self.horizon_s)
-        want = math.ceil(rate * (1.0 + self.headroom) / self.capacity_rps - 1e-9)
+        inflight = self.signal == "inflight"
+        if now > 0:  # at time 0 nothing has been measured yet
+            self._fc.observe(now, float(o.queue_length) if inflight else o.request_rate_rps)
+        level = self._fc.forecast_max(self.horizon_s)
+        per_replica = self.target_inflight if inflight else self.capacity_rps
+        want = math.ceil(level * (1.0 + self.headroom) / per_replica - 1e-9)
         if want == 0 and o.queue_length > 0:
             want = 1
         self._hist.append((now, want))

@@ -27,7 +27,6 @@ from __future__ import annotations
 import heapq
 import math
 from bisect import bisect_left
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -39,12 +38,35 @@ from aiinfra_pipelines.scaling.traces import Trace
 PENDING, READY, DRAINING, GONE = 0, 1, 2, 3
 
 
-@dataclass
 class SimResult:
-    requests: pd.DataFrame
-    intervals: pd.DataFrame
-    summary: dict
-    replicas: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """``summary`` (a dict), and per request / per interval / per replica frames. The
+    frames are built on first access (a tuning search reads only the summary, and building
+    three pandas frames would otherwise be most of a short replay's cost)."""
+
+    __slots__ = ("_requests", "_intervals", "summary", "_replicas")
+
+    def __init__(self, requests, intervals, summary: dict, replicas=None):
+        self._requests, self._intervals, self.summary = requests, intervals, summary
+        self._replicas = pd.DataFrame() if replicas is None else replicas
+
+    @staticmethod
+    def _get(v):
+        return v() if callable(v) else v
+
+    @property
+    def requests(self) -> pd.DataFrame:
+        self._requests = self._get(self._requests)
+        return self._requests
+
+    @property
+    def intervals(self) -> pd.DataFrame:
+        self._intervals = self._get(self._intervals)
+        return self._intervals
+
+    @property
+    def replicas(self) -> pd.DataFrame:
+        self._replicas = self._get(self._replicas)
+        return self._replicas
 
 
 def prepare(trace: Trace, service_model: ServiceModel):
@@ -238,8 +260,11 @@ def _results(a, pre, svc, start, done, r_req, r_ready, r_end, r_state, tk, tread
         ok &= ttft <= slo_ttft_s + 1e-9
     if slo_latency_s is not None:
         ok &= lat <= slo_latency_s + 1e-9
-    requests = pd.DataFrame({"arrival_s": a, "start_s": start, "queueing_delay_s": wait, "ttft_s": ttft,
-                             "latency_s": lat, "meets_slo": ok})
+    a_all, ok_all, ttft_all, lat_all, wait_all = a, ok, ttft, lat, wait
+
+    def requests():
+        return pd.DataFrame({"arrival_s": a_all, "start_s": start, "queueing_delay_s": wait_all, "ttft_s": ttft_all,
+                             "latency_s": lat_all, "meets_slo": ok_all})
     billed = np.ceil(np.maximum(r_end - r_req, 0.0) - 1e-9) if len(r_req) else np.zeros(0)
     cost = float(billed.sum()) * price / 3600.0
     grid = np.arange(len(tk) + 1) * dt
@@ -250,11 +275,12 @@ def _results(a, pre, svc, start, done, r_req, r_ready, r_end, r_state, tk, tread
     busy = np.diff(_integral(start[served], done[served], grid)) if served.any() else np.zeros(len(tk))
     with np.errstate(invalid="ignore", divide="ignore"):
         util = np.where(ready_sec > 0, busy / (ready_sec * B), 0.0)
-    intervals = pd.DataFrame({
-        "t_s": grid[:-1], "replicas_ready": tready, "replicas_pending": tpending, "replicas_desired": tdesired,
-        "request_rate_rps": trate, "queue_length": tqueue, "utilization_observed": tutil,
-        "utilization": util, "replica_seconds": alive, "cost_usd": alive * price / 3600.0,
-    })
+    def intervals():
+        return pd.DataFrame({
+            "t_s": grid[:-1], "replicas_ready": tready, "replicas_pending": tpending, "replicas_desired": tdesired,
+            "request_rate_rps": trate, "queue_length": tqueue, "utilization_observed": tutil,
+            "utilization": util, "replica_seconds": alive, "cost_usd": alive * price / 3600.0,
+        })
     waiting_any = _backlog_flags(a, start, grid[:-1])
     if score_from_s > 0:
         sel = a >= score_from_s
@@ -282,10 +308,11 @@ def _results(a, pre, svc, start, done, r_req, r_ready, r_end, r_state, tk, tread
         "duration_s": float(t_span),
     }
     for name, v in (("ttft", ttft), ("latency", lat), ("queueing_delay", wait)):
-        for p in (50, 95, 99):
-            summary[f"p{p}_{name}_s"] = float(np.percentile(v, p)) if n else 0.0
+        q = np.percentile(v, (50, 95, 99)) if n else (0.0, 0.0, 0.0)
+        for p, x in zip((50, 95, 99), q):
+            summary[f"p{p}_{name}_s"] = float(x)
     return SimResult(requests, intervals, summary,
-                     pd.DataFrame({"requested_s": r_req, "ready_s": r_ready, "end_s": r_end}))
+                     lambda: pd.DataFrame({"requested_s": r_req, "ready_s": r_ready, "end_s": r_end}))
 
 
 def _backlog_flags(a, start, ticks) -> np.ndarray:
