@@ -115,8 +115,8 @@ def simulate(
                            prefill_s=pre, slo_ttft_s=slo_ttft_s, slo_latency_s=slo_latency_s)
     hold = max(2 * (delay_ticks + 1) * dt, 240.0) if hold_s is None else hold_s
 
-    start = np.full(n, np.nan)
-    done = np.full(n, np.nan)
+    start = [math.nan] * n  # lists while replaying (item access is cheaper than numpy's)
+    done = [math.nan] * n
     arrivals = a.tolist()
     services = svc.tolist()
     # replicas: parallel lists
@@ -159,11 +159,10 @@ def simulate(
             s0 = arrivals[nxt] if arrivals[nxt] > free else free
             if s0 >= t:
                 break
-            heapq.heappop(slots)
             end = s0 + services[nxt]
             start[nxt] = s0
             done[nxt] = end
-            heapq.heappush(slots, (end, seq, rid))
+            heapq.heapreplace(slots, (end, seq, rid))  # pop the slot, push it back busy
             seq += 1
             if end > r_busy[rid]:
                 r_busy[rid] = end
@@ -233,6 +232,7 @@ def simulate(
     for rid in range(len(r_req)):
         if r_state[rid] in (READY, PENDING):
             r_end[rid] = t_end
+    start, done = np.array(start, dtype=float), np.array(done, dtype=float)
     return _results(a, pre, svc, start, done, np.array(r_req), np.array(r_ready), np.array(r_end),
                     np.array(r_state), tk, tready, tpending, tdesired, trate, tqueue, tutil, dt, B,
                     price_per_replica_hour, slo_ttft_s, slo_latency_s, t_end, score_from_s)
