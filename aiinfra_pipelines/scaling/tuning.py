@@ -94,8 +94,9 @@ def default_grid(family: str, *, capacity_rps: float, batch_slots: int, provisio
                                                       (120.0, 300.0, 600.0), (0, 1))] + [
             # forecasting the work in the system (requests in flight) instead of the rate
             {"signal": "inflight", "target_inflight": max(0.5, B * q), "headroom": h, "horizon_s": horizon,
-             "scale_down_stabilization_s": sd, "min_replicas": 1, "max_replicas": max_replicas}
-            for q, h, sd in itertools.product((0.4, 0.5, 0.6, 0.7, 0.8, 0.9), (0.0, 0.15, 0.3), (120.0, 300.0, 600.0))]
+             "scale_down_stabilization_s": sd, "min_replicas": 1, "max_replicas": max_replicas, "bucket_s": b}
+            for q, h, sd, b in itertools.product((0.5, 0.6, 0.7, 0.8, 0.9, 1.0), (0.0, 0.15, 0.3),
+                                                 (120.0, 300.0, 600.0), (30.0, 60.0))]
     if family == "hybrid":
         # the panic hold must outlast the provisioning delay, or the replicas panic asked
         # for are cancelled before they are ready (Knative's 6 s panic window assumes
