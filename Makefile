@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 TOOLS  := .venv-tools
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install demo test ui lock bench clean system-deps checkov
+.PHONY: install demo test ui lock bench clean system-deps checkov torch
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,10 +33,16 @@ $(TOOLS)/.installed:
 
 checkov: $(TOOLS)/.installed
 
+# torch is optional: the reference workload runs on numpy without it. `make test WITH_TORCH=1`
+# installs it too, so the torch paths (training, serving, the torch.profiler window) are tested.
+# Point pip at a CPU build (e.g. PIP_INDEX_URL=https://download.pytorch.org/whl/cpu) to avoid the CUDA wheels.
+torch: $(STAMP)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q --disable-pip-version-check torch==2.13.0
+
 demo: install
 	$(BIN)/aiinfra demo --target local
 
-test: install checkov
+test: install checkov $(if $(WITH_TORCH),torch)
 	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(TOOLS)/bin:$$PATH" $(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 
 ui: install

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import sys
 import math
 import time
 from dataclasses import dataclass, field
@@ -52,13 +53,21 @@ def blas_threads(n: int | None):
     if n is None:
         yield
         return
+    torch = sys.modules.get("torch")  # torch keeps its own intra-op pool; only touch it when in use
+    previous = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(n)
     try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # performance setting only
-        yield
-        return
-    with threadpool_limits(limits=n, user_api="blas"):
-        yield
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # performance setting only
+            yield
+            return
+        with threadpool_limits(limits=n, user_api="blas"):
+            yield
+    finally:
+        if torch is not None:
+            torch.set_num_threads(previous)
 
 
 def torch_available() -> bool:
