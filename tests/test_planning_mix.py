@@ -6,7 +6,7 @@ import pytest
 
 from aiinfra_pipelines.planning.optimizer import (
     PREPROCESS_VCPU_FRACTION,
-    cpu_speedup,
+    cpu_step_s,
     llm_replica_rps,
     plan_llm_serving,
     plan_training,
@@ -40,9 +40,10 @@ def test_cpu_helper_nodes_lift_an_input_bound_gpu():
     assert two["training_cost_usd"] == pytest.approx(11.0 * two["training_time_s"] / 3600)
     assert two["helper_instance_type"] == "cpu16"
     cpu = [r for r in res["rows"] if r["instance_type"] == "cpu16"][0]
-    # CPU-only: every sample costs 1 GFLOP at 16 GFLOP/s per vCPU plus its preprocessing, over 16 vCPUs
-    # with a 5% serial share: 16 / (1 + 0.05 x 15) = 9.14x one vCPU
-    assert cpu["epoch_time_s"] == pytest.approx(1e6 / ((16 / 1.75) / (1e9 / 16e9 + pre)))
+    # CPU-only: every sample costs 1 GFLOP at 16 GFLOP/s per vCPU plus its preprocessing; a 256-sample
+    # step takes 256 x 72.5 ms on one vCPU, and 1 ms of it stays serial over 16 vCPUs
+    one = 256 * (1e9 / 16e9 + pre)
+    assert cpu["epoch_time_s"] == pytest.approx(1e6 / 256 * (1e-3 + (one - 1e-3) / 16))
     fastest = min(res["rows"], key=lambda r: r["training_time_s"])
     assert fastest["helper_nodes"] > 0
 
@@ -95,8 +96,9 @@ def test_llm_mix_never_costs_more_than_best_single_and_splits_by_size():
 
 
 def test_fastest_within_budget_takes_the_cheapest_of_equally_fast_plans():
-    # a tiny model: one vCPU trains an epoch in 10 s; 96 vCPUs are 16x faster, a GPU node faster still,
-    # but every plan finishes within a minute, so the budget objective takes the cheapest.
+    # a tiny model: a 64-sample step takes 64 ms on one vCPU, 1 ms of it serial; 96 vCPUs make it
+    # 1.66 ms, but both plans finish within a minute and bill the one-minute minimum, so the budget
+    # objective takes the cheaper one.
     frame = pd.DataFrame([
         _row(instance_type="cpu2", vcpus=2.0, price_per_hour=0.05),
         _row(instance_type="cpu96", vcpus=96.0, price_per_hour=3.0),
@@ -105,8 +107,9 @@ def test_fastest_within_budget_takes_the_cheapest_of_equally_fast_plans():
     res = plan_training(w, frame, epochs=3, batch_size=64, samples_per_epoch=1e4, budget_usd=100.0,
                         cpu_samples_per_s_per_vcpu=1e3, node_counts=(1,), allow_spot=False)
     by_type = {r["instance_type"]: r for r in res["rows"]}
-    assert by_type["cpu96"]["epoch_time_s"] == pytest.approx(10.0 / cpu_speedup(96))
-    assert cpu_speedup(96) == pytest.approx(96 / 5.75)
+    assert cpu_step_s(0.064, 96) == pytest.approx(0.001 + 0.063 / 96)
+    assert by_type["cpu96"]["epoch_time_s"] == pytest.approx(1e4 / 64 * cpu_step_s(0.064, 96))
+    assert by_type["cpu2"]["training_cost_usd"] == pytest.approx(0.05 * 60 / 3600)  # the billing minimum
     assert res["chosen"]["instance_type"] == "cpu2" and res["objective"] == "min time within budget"
     # a long job: the 96-vCPU type saves hours and wins the same objective
     long = plan_training(w, frame, epochs=3000, batch_size=64, samples_per_epoch=1e4, budget_usd=100.0,

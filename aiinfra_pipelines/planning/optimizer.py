@@ -25,10 +25,13 @@ DEFAULT_INTERRUPTION_RATE = 0.125  # per month, when a cloud publishes none and 
 CPU_GFLOPS_PER_VCPU = 16.0  # achieved fp32 GFLOP/s per vCPU for dense training when no CPU profile exists
 PREPROCESS_VCPU_FRACTION = 0.75  # of a node's vCPUs available to input workers (the rest drive the devices)
 HELPER_NODE_COUNTS = (1, 2, 4, 8, 16, 32)  # CPU-only nodes that may be added to feed the accelerators
-# Amdahl's law for data-parallel training over one node's vCPUs: the share of a step that does not
-# parallelise (Python dispatch, the optimizer update, batch assembly). An assumption, not a measurement:
-# without it a 384-vCPU type is predicted 384x faster than one core for a model that cannot use them.
-CPU_SERIAL_FRACTION = 0.05
+# Data-parallel training over one node's vCPUs: each step has a part that does not parallelise (Python
+# dispatch of its kernels, the optimizer loop, batch assembly). Modelled as a fixed time per step, an
+# assumption rather than a measurement: a small model's 2 ms step gains little from 96 vCPUs, while a
+# ResNet-50 step of minutes per core scales almost linearly.
+CPU_STEP_OVERHEAD_S = 1e-3
+# Clouds bill per second with a one-minute minimum per instance: a 3-second job costs a minute.
+BILLING_MINIMUM_S = 60.0
 # "Fastest within the budget" treats plans within this much of the fastest as equally fast and takes the
 # cheapest of them: nobody pays 30x more to finish a 2-second job in 0.1 s.
 TIME_TIE_FRACTION = 0.05
@@ -76,10 +79,16 @@ def plan_storage(dataset_bytes: float, read_bps_needed: float, node_memory_gib: 
                        read_bandwidth_bps=best["read_bandwidth_bps"], alternatives=rows)
 
 
-def cpu_speedup(vcpus: float, serial_fraction: float = CPU_SERIAL_FRACTION) -> float:
-    """Speed-up of ``vcpus`` over one vCPU under Amdahl's law."""
-    v = max(float(vcpus), 1.0)
-    return v / (1.0 + serial_fraction * (v - 1.0))
+def cpu_step_s(step_one_vcpu_s: float, vcpus: float, overhead_s: float = CPU_STEP_OVERHEAD_S) -> float:
+    """A training step's time on ``vcpus`` given its time on one: the serial overhead plus the rest split."""
+    serial = min(overhead_s, step_one_vcpu_s)
+    return serial + (step_one_vcpu_s - serial) / max(float(vcpus), 1.0)
+
+
+def one_vcpu_step_s(step_s: float, vcpus_used: float, overhead_s: float = CPU_STEP_OVERHEAD_S) -> float:
+    """The inverse of :func:`cpu_step_s`: a step measured on ``vcpus_used`` as if on one vCPU."""
+    serial = min(overhead_s, step_s)
+    return serial + (step_s - serial) * max(float(vcpus_used), 1.0)
 
 
 def _candidates(frame: pd.DataFrame, allow_spot: bool) -> pd.DataFrame:
@@ -155,8 +164,8 @@ def plan_training(workload: dict, frame: pd.DataFrame, *, epochs: int, batch_siz
                 if nodes > 1 or not r.vcpus or math.isnan(r.vcpus):
                     continue
                 per_vcpu = cpu_samples_per_s_per_vcpu or 1.0 / (workload["flops_per_sample"] / (CPU_GFLOPS_PER_VCPU * 1e9) + pre_s)
-                sps = per_vcpu * cpu_speedup(r.vcpus)
-                step_s = batch_size / sps
+                step_s = cpu_step_s(batch_size / per_vcpu, r.vcpus)
+                sps = batch_size / step_s
                 n_dev = 0
             else:
                 if acc not in devices:
@@ -196,12 +205,13 @@ def plan_training(workload: dict, frame: pd.DataFrame, *, epochs: int, batch_siz
                     factor = spot_inflation(hours, rate)
                 t = hours * 3600 * factor
                 hourly = float(r.price) * nodes + (helper["price_per_hour"] * k if helper else 0.0)
+                billed_s = max(t, BILLING_MINIMUM_S)
                 rows.append({"cloud": r.cloud, "region": r.region, "instance_type": r.instance_type, "accelerator": acc,
                              "accelerators_per_node": float(r.accelerator_count or 0), "count": nodes, "spot": bool(r.spot),
                              "price_per_hour": float(r.price), "vcpus": float(r.vcpus) if r.vcpus == r.vcpus else None,
                              "memory_gib": float(r.memory_gib) if r.memory_gib == r.memory_gib else None,
                              "epoch_time_s": epoch_s * factor, "training_time_s": t,
-                             "training_cost_usd": hourly * t / 3600, "interruption_rate": rate,
+                             "training_cost_usd": hourly * billed_s / 3600, "interruption_rate": rate,
                              "devices": n_dev, "helper_nodes": k,
                              "helper_instance_type": helper["instance_type"] if helper else None,
                              "helper_price_per_hour": helper["price_per_hour"] if helper else 0.0,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from aiinfra_pipelines.planning.catalog import Catalog, CatalogEntry, load_catalog, local_equivalent
 from aiinfra_pipelines.planning.optimizer import (
     StoragePlan,
-    cpu_speedup,
+    one_vcpu_step_s,
     plan_inference_mix,
     plan_storage,
     plan_training,
@@ -131,10 +131,11 @@ def plan_hardware(spec: WorkloadSpec, profile, *, catalog: Catalog | None = None
                 raise ValueError(f"profile.training.{f} is required to plan training")
         sps_cpu = float(_get(tr, "samples_per_s"))
         # The profile measured this rate on the cores the process kept busy (the reference trainer
-        # uses one); one vCPU's rate is that rate over their Amdahl speed-up.
+        # uses one); the planner scales one vCPU's step time (see optimizer.cpu_step_s).
         busy = float(_get(tr, "cpu_utilization") or 0.0) * host_cpus
         cores_used = min(max(busy, 1.0), host_cpus)
-        per_vcpu_sps = sps_cpu / cpu_speedup(cores_used)
+        batch = spec.training.batch_size
+        per_vcpu_sps = batch / one_vcpu_step_s(batch / sps_cpu, cores_used)
         epoch_s = float(_get(tr, "epoch_s") or 0) or None
         samples = sps_cpu * epoch_s if epoch_s else float(_get(tr, "samples_per_epoch") or 1e4)
         dataset_bytes = float(_get(tr, "dataset_bytes") or 0) or (spec.dataset.size_gb or 0) * 1e9
