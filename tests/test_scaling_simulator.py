@@ -78,6 +78,35 @@ def test_provisioning_delay_and_scale_to_zero():
     assert r.summary["cost_usd"] == pytest.approx(240.0 - 105.0)
 
 
+class _Script:
+    """Desires ``before`` replicas until ``switch_s``, then ``after``."""
+    family = "script"
+
+    def __init__(self, before, after, switch_s):
+        self.before, self.after, self.switch_s = before, after, switch_s
+
+    def reset(self):
+        pass
+
+    def desired_replicas(self, obs, now):
+        return self.before if now < self.switch_s else self.after
+
+
+def test_scale_down_drains_the_replica_that_frees_soonest():
+    # two one-slot replicas; at t=0 the older takes a 5-s request, the newer a 300-s one.
+    # Scaling to one at t=240 drains the older (idle: billed to 240), not the newer
+    # (busy until 300); the newer runs to the end (first tick after 300: 315).
+    t = _work_trace([0.0, 0.0], [5.0, 300.0])
+    kw = dict(price_per_replica_hour=PRICE, initial_replicas=2, hold_s=0.0, slo_ttft_s=1.0)
+    model = FixedWorkServiceModel(max_batch_size=1)
+    r = simulate(t, _Script(2, 1, 240.0), model, **kw)
+    assert r.summary["cost_usd"] == pytest.approx(240.0 + 315.0)
+    ends = sorted(r.replicas["end_s"].tolist())
+    assert ends == [240.0, 315.0]
+    ref = simulate_simpy(t, _Script(2, 1, 240.0), model, **kw)
+    assert ref["cost_usd"] == pytest.approx(240.0 + 315.0)
+
+
 @pytest.mark.parametrize("policy", [
     StaticPolicy(replicas=6),
     ReactivePolicy(metric="queue", target=6, min_replicas=1),

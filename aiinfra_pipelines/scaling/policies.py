@@ -343,13 +343,24 @@ class HybridPolicy(PredictivePolicy):
         return _clamp(base, self.min_replicas, self.max_replicas)
 
 
+def drain_order(ids, busy_until, t: float) -> list:
+    """The order in which to drain replicas ``ids`` (listed oldest first) at time ``t``:
+    the one that frees up soonest first (fewest remaining busy seconds,
+    ``max(busy_until - t, 0)``, rounded to a microsecond so float noise does not decide),
+    ties newest first. ``busy_until`` maps a replica to the end of its last started request.
+    The fast simulator, the SimPy reference and the clairvoyant's plan all use this rule."""
+    pos = {rid: i for i, rid in enumerate(ids)}
+    return sorted(ids, key=lambda rid: (round(max(busy_until[rid] - t, 0.0), 6), -pos[rid]))
+
+
 def plan_min_replicas(arrivals_s, prefill_s, service_s, deadline_s, *, batch_slots: int,
                       control_interval_s: float) -> np.ndarray:
     """The fewest ready replicas per control interval that start every request by its deadline.
 
     Replays the simulator's serving model (one FCFS queue, a request takes the slot that
     frees first, replicas added at a tick are free from that tick, replicas removed at a
-    tick are the newest and take no new request) interval by interval. For interval ``k``
+    tick are those that free up soonest, ties newest, as the simulator drains them, and
+    take no new request) interval by interval. For interval ``k``
     it keeps the slots that the plan of intervals ``< k`` left and picks the smallest
     replica count that, held from this tick on, starts every request arrived by the end of
     the interval by its deadline (bisection; more replicas never start a request later).
@@ -385,7 +396,12 @@ def plan_min_replicas(arrivals_s, prefill_s, service_s, deadline_s, *, batch_slo
                 u += 1
             heapq.heapify(h)
         elif count < len(lv):
-            del lv[count:]
+            busy = dict.fromkeys(lv, t0)
+            for free, rid, _ in h:
+                if free > busy[rid]:
+                    busy[rid] = free
+            drop = set(drain_order(lv, busy, t0)[: len(lv) - count])
+            lv = [x for x in lv if x not in drop]
             keep = set(lv)
             h = [x for x in h if x[1] in keep]
             heapq.heapify(h)

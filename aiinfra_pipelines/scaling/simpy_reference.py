@@ -18,7 +18,7 @@ import simpy
 from simpy.core import URGENT
 
 from aiinfra_pipelines.scaling.policies import Observation
-from aiinfra_pipelines.scaling.simulator import prepare
+from aiinfra_pipelines.scaling.simulator import drain_order, prepare
 from aiinfra_pipelines.scaling.service_model import ServiceModel
 from aiinfra_pipelines.scaling.traces import Trace
 
@@ -30,6 +30,7 @@ class _Replica:
         self.rid, self.requested, self.ready, self.end = rid, requested, None, None
         self.state = "pending"
         self.held = 0  # tokens currently held by requests
+        self.busy = 0.0  # end of the last started request
 
 
 def simulate_simpy(
@@ -77,6 +78,7 @@ def simulate_simpy(
         start[i] = env.now
         st["started"] += 1
         rep.held += 1
+        rep.busy = max(rep.busy, env.now + svc[i])
         yield env.timeout(svc[i])
         rep.held -= 1
         st["done"] += 1
@@ -147,9 +149,11 @@ def simulate_simpy(
                     rep = pending.pop()
                     rep.state, rep.end = "gone", t
                     drop -= 1
-                while drop and ready:
-                    drain(ready.pop())
-                    drop -= 1
+                if drop and ready:
+                    busy = {rep: rep.busy for rep in ready}
+                    for rep in drain_order(ready, busy, t)[:drop]:
+                        ready.remove(rep)
+                        drain(rep)
             for rep in due.pop(k, ()):
                 if rep.state == "pending":
                     pending.remove(rep)

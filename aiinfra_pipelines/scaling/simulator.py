@@ -10,8 +10,9 @@ Model (the SimPy reference in ``simpy_reference.py`` implements the same one eve
   the same instant. At a tick: observe, decide, then apply: scale-up requests replicas
   (billed from now, ready after the provisioning delay rounded up to whole intervals);
   scale-down first cancels pending replicas (newest first, billing stops now), then
-  drains ready ones (newest first): a draining replica takes no new request and is billed
-  until its last request finishes. Then replicas due at this tick become ready.
+  drains ready ones, those that free up soonest first (fewest remaining busy seconds;
+  ties: newest first; :func:`drain_order`): a draining replica takes no new request and
+  is billed until its last request finishes. Then replicas due at this tick become ready.
 * Billing is per second (each replica's billed time rounded up to a whole second).
 * The run ends at the first tick after the last arrival at which every request has
   finished; replicas still up are billed until then.
@@ -31,7 +32,7 @@ from bisect import bisect_left
 import numpy as np
 import pandas as pd
 
-from aiinfra_pipelines.scaling.policies import Observation
+from aiinfra_pipelines.scaling.policies import Observation, drain_order
 from aiinfra_pipelines.scaling.service_model import ServiceModel
 from aiinfra_pipelines.scaling.traces import Trace
 
@@ -209,11 +210,11 @@ def simulate(
                     r_state[rid] = GONE
                     r_end[rid] = t
                     drop -= 1
-                while drop and ready_ids:
-                    rid = ready_ids.pop()
-                    r_state[rid] = DRAINING
-                    r_end[rid] = max(t, r_busy[rid])
-                    drop -= 1
+                if drop and ready_ids:
+                    for rid in drain_order(ready_ids, r_busy, t)[:drop]:
+                        ready_ids.remove(rid)
+                        r_state[rid] = DRAINING
+                        r_end[rid] = max(t, r_busy[rid])
         for rid in due.pop(k, ()):
             if r_state[rid] == PENDING:
                 pending_ids.remove(rid)
