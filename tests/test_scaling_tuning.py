@@ -163,3 +163,33 @@ def test_invalid_manifests_are_rejected(shared_data):
         validate_hpa(hpa)
     with pytest.raises(ManifestError, match="clairvoyant"):
         render_scaled_object(ClairvoyantPolicy(), name="x", deployment="d")
+
+
+def test_window_slo_and_the_steady_preference(setup, monkeypatch):
+    trace, model = setup
+    import aiinfra_pipelines.scaling.tuning as tuning
+
+    kw = dict(service_model=model, price_per_replica_hour=10.0, workers=1)
+    r = tune("static", trace, SLO(ttft_s=2.0), **kw)
+    assert len(r.window_slo) == tuning.WINDOWS
+    # the windows split the scored tuning part: their request-weighted mean is its attainment
+    n = r.best_params["replicas"]
+    res = simulate(trace.split(0.5)[0], StaticPolicy(replicas=n), model, initial_replicas=n,
+                   price_per_replica_hour=10.0, slo_ttft_s=2.0, score_from_s=300.0)
+    assert res.summary["slo_attainment"] == pytest.approx(r.train_summary["slo_attainment"])
+    assert min(w for w in r.window_slo if w is not None) <= r.train_summary["slo_attainment"] + 1e-12
+    # a cheaper family whose tuned setting misses the SLO in one window loses to a steady one
+    real_tune = tuning.tune
+
+    def fake_tune(family, *a, **k):
+        out = real_tune("static", *a, **k)
+        if family == "reactive":
+            out.family = "reactive"
+            out.train_summary = {**out.train_summary, "cost_usd": out.train_summary["cost_usd"] / 2}
+            out.window_slo = [1.0, 0.95, 1.0, 1.0]
+        return out
+
+    monkeypatch.setattr(tuning, "tune", fake_tune)
+    rec = tuning.recommend(trace, SLO(ttft_s=2.0), families=("static", "reactive"), **kw)
+    assert rec.family == "static"
+    assert not rec.results["reactive"].steady and rec.results["static"].steady

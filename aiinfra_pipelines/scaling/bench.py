@@ -5,8 +5,9 @@ speed and its agreement with the SimPy cross-check.
 Protocol (the tuner's honest default): each family's parameters are searched on the first
 half of the trace (by time); the cheapest setting meeting the SLO there is replayed over the
 whole trace and scored on the second half only. The recommended family is the one the
-tuner picks (cheapest on the tuning half among those meeting the SLO there), never the
-clairvoyant.
+tuner picks (cheapest on the tuning half among those meeting the SLO there, preferring
+families whose setting meets it in every quarter of the tuning half: ``recommend``), never
+the clairvoyant.
 
 Replica model: token traces (``azure``, ``generic`` with tokens) use the vidur-calibrated
 :class:`LLMServiceModel` (default Llama-2-70B, tensor parallel 4 on A100, continuous
@@ -110,6 +111,7 @@ def run_benchmark(trace, *, slo_ttft_s: float | None = None, attainment: float =
             "scale_up_response_s": s["scale_up_response_s"], "mean_replicas": s["mean_replicas"],
             "cost_usd": s["cost_usd"], "tuning_cost_usd": r.train_summary["cost_usd"],
             "tuning_slo_attainment": r.train_summary["slo_attainment"],
+            "tuning_window_slo": r.window_slo, "steady": r.steady,
         }
     base = policies.get("static", {}).get("cost_per_1k_requests")
     ref = policies.get("clairvoyant", {}).get("cost_per_1k_requests")

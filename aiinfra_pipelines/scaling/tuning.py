@@ -61,10 +61,18 @@ class TuneResult:
     eval_summary: dict | None
     meets_slo: bool  # on the evaluation part
     slo: SLO = field(default_factory=SLO)
+    # SLO attainment of the chosen setting in each of WINDOWS equal sub-windows (by time) of
+    # the scored tuning part (None for a window without requests); see ``recommend``
+    window_slo: list | None = None
+
+    @property
+    def steady(self) -> bool:
+        """The chosen setting meets the SLO in every sub-window of the tuning part."""
+        return bool(self.window_slo) and all(w is None or w >= self.slo.attainment for w in self.window_slo)
 
     def to_dict(self) -> dict:
         return {"family": self.family, "params": self.best_params, "meets_slo": self.meets_slo,
-                "train": self.train_summary, "eval": self.eval_summary}
+                "train": self.train_summary, "eval": self.eval_summary, "window_slo": self.window_slo}
 
 
 def default_grid(family: str, *, capacity_rps: float, batch_slots: int, provisioning_delay_s: float = 120.0,
@@ -252,8 +260,29 @@ def tune(
     else:
         eval_kw = {**sim_kw, "score_from_s": cut if split is not None else sim_kw_train.get("score_from_s", 0.0)}
         eval_summary = simulate(trace, policy, service_model, initial_replicas=init, **eval_kw).summary
+    window_slo = _window_slo(train, policy_from_settings(policy_family, **params), service_model, sim_kw_train,
+                             init, cut if split is not None else trace.duration_s)
     return TuneResult(policy_family, params, policy, table, train_summary, eval_summary,
-                      bool(eval_summary["slo_attainment"] >= slo.attainment), slo)
+                      bool(eval_summary["slo_attainment"] >= slo.attainment), slo, window_slo)
+
+
+WINDOWS = 4
+
+
+def _window_slo(train: Trace, policy, service_model, sim_kw, init, end_s: float, windows: int = WINDOWS) -> list:
+    """SLO attainment of ``policy`` replayed over ``train``, in ``windows`` equal sub-windows
+    (by time) of its scored part ``[score_from_s, end_s)``."""
+    r = simulate(train, policy, service_model, initial_replicas=init, **sim_kw)
+    q = r.requests
+    lo = float(sim_kw.get("score_from_s", 0.0))
+    edges = np.linspace(lo, max(end_s, lo), windows + 1)
+    a, ok = q["arrival_s"].to_numpy(), q["meets_slo"].to_numpy()
+    out = []
+    for i in range(windows):
+        hi_ok = a < edges[i + 1] if i < windows - 1 else a <= edges[i + 1] + 1e-9
+        sel = (a >= edges[i]) & hi_ok
+        out.append(float(ok[sel].mean()) if sel.any() else None)
+    return out
 
 
 def _stressed(trace: Trace, factor: float) -> Trace:
@@ -321,11 +350,19 @@ def recommend(trace: Trace, slo, *, families=("static", "reactive", "predictive"
               include_clairvoyant: bool = False, **tune_kw) -> Recommendation:
     """Tune every deployable family; recommend the one cheapest on the tuning part among
     those meeting the SLO there (each scored on the evaluation part). With
-    ``include_clairvoyant`` the reference is tuned too (never recommended)."""
+    ``include_clairvoyant`` the reference is tuned too (never recommended).
+
+    Families whose tuned setting is *steady* (meets the SLO in each of the ``WINDOWS``
+    equal sub-windows of the tuning part, not only on the whole of it) are preferred: a
+    setting that meets the SLO on average while missing it in one stretch of the tuning
+    part has already shown that its margin does not survive the load's own variation.
+    When no family is steady the cheapest of all is recommended, as before."""
     fams = list(families) + (["clairvoyant"] if include_clairvoyant else [])
     results = {f: tune(f, trace, slo, **tune_kw) for f in fams}
     cands = [r for f, r in results.items() if f != "clairvoyant" and r.train_summary is not None]
     if not cands:
         return Recommendation(None, None, results)
+    steady = [r for r in cands if r.steady]
+    cands = steady or cands
     best = min(cands, key=lambda r: (r.train_summary["cost_usd"], -r.train_summary["slo_attainment"]))
     return Recommendation(best.family, best, results)
