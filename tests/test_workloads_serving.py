@@ -120,16 +120,24 @@ def test_queued_requests_are_batched_together(server):
     deadline = time.monotonic() + 5
     while server.worker.queue_length() == 0 and time.monotonic() < deadline:
         time.sleep(0.001)
-    shorts = [threading.Thread(target=one, args=({"input_tokens": 16, "output_tokens": 20},)) for _ in range(6)]
+    # the six short requests go out together (a barrier) and each decodes long enough to overlap the
+    # others even on a loaded machine
+    gate = threading.Barrier(6)
+
+    def short():
+        gate.wait(10)
+        one({"input_tokens": 16, "output_tokens": 400})
+
+    shorts = [threading.Thread(target=short) for _ in range(6)]
     for t in shorts:
         t.start()
     for t in [long, *shorts]:
-        t.join(20)
+        t.join(30)
     assert len(results) == 7
     s = _samples(server.port)
     # a decode pass with more than 4 sequences only exists if the six short requests shared a batch
     assert _batch_bucket(s, "8.0") - _batch_bucket(s, "4.0") >= 1
-    queued = [r for r in results if r["decode_steps"] == 20]
+    queued = [r for r in results if r["decode_steps"] == 400]
     assert max(r["queue_s"] for r in queued) > 0.001
 
 

@@ -123,7 +123,8 @@ def propose(
         delay = provisioning_delay_s if provisioning_delay_s else 2.0
         sim_kw = dict(price_per_replica_hour=price, provisioning_delay_s=delay,
                       control_interval_s=spec.scaling.control_interval_s)
-        rec = recommend(trace, slo, service_model=model, max_replicas=spec.scaling.max_replicas, **sim_kw)
+        # workers=1: the observed trace is short, and this runs inside the orchestrator's process
+        rec = recommend(trace, slo, service_model=model, max_replicas=spec.scaling.max_replicas, workers=1, **sim_kw)
         current = current_policy.policy()
         cur = simulate(trace, current, model, slo_latency_s=slo.latency_s, **sim_kw).summary
         prop.predicted_current = {k: cur.get(k) for k in ("cost_usd", "slo_attainment", "p99_latency_s")}

@@ -11,6 +11,8 @@ only requests arriving in the second half, and the cost from then on, are counte
 from __future__ import annotations
 
 import itertools
+import sys
+import threading
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -134,7 +136,10 @@ def _run_one(args):
 
 
 def _map(fn, items, workers):
-    if workers <= 1 or len(items) < 4:
+    # fork copies only the calling thread: in a process that already runs other threads (an
+    # orchestrator, an exporter, torch's or BLAS' pools) a child can inherit a held lock and hang,
+    # so the grid is evaluated serially there.
+    if workers <= 1 or len(items) < 4 or threading.active_count() > 1 or "torch" in sys.modules:
         return [fn(x) for x in items]
     import multiprocessing as mp
 
