@@ -118,9 +118,11 @@ def _print_summary(s: dict) -> None:
     click.echo(f"  cost per 1k requests ${f(s['cost_per_1k_requests_usd'])}")
     click.echo(f"  SLO attainment       {f(s['slo_attainment'], '{:.2%}')}   p99 latency {f(s['p99_latency_s'], '{:.3f}')}s")
     click.echo(f"  requests             {s['requests']}   replica-seconds {f(s['replica_seconds'], '{:.1f}')}")
-    nxt = "next iteration proposed" if s["continue_loop"] else f"loop stops: {s['stop_reason']}"
     click.echo(f"  proposal             {s['proposal'].get('policy_family')} {s['proposal'].get('policy_params')}")
-    click.echo(f"  {nxt} ({s['reason']})")
+    if s["continue_loop"]:
+        click.echo(f"  next iteration proposed: {s['reason']}")
+    else:
+        click.echo(f"  loop stops: {s['stop_reason']}")
     click.echo(f"  history in           {s['database']}")
 
 
