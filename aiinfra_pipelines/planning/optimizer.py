@@ -91,6 +91,16 @@ def one_vcpu_step_s(step_s: float, vcpus_used: float, overhead_s: float = CPU_ST
     return serial + (step_s - serial) * max(float(vcpus_used), 1.0)
 
 
+def _device(accelerator: str, cache: dict, catalog) -> Device | None:
+    """The accelerator's performance-model device, memoised per plan; None when the catalog lacks its specs."""
+    if accelerator not in cache:
+        try:
+            cache[accelerator] = Device.from_catalog(accelerator, catalog)
+        except (KeyError, ValueError):
+            cache[accelerator] = None
+    return cache[accelerator]
+
+
 def _candidates(frame: pd.DataFrame, allow_spot: bool) -> pd.DataFrame:
     """One row per (cloud, instance type, pricing) at its cheapest region."""
     rows = [frame.assign(spot=False, price=frame.price_per_hour)]
@@ -168,12 +178,7 @@ def plan_training(workload: dict, frame: pd.DataFrame, *, epochs: int, batch_siz
                 sps = batch_size / step_s
                 n_dev = 0
             else:
-                if acc not in devices:
-                    try:
-                        devices[acc] = Device.from_catalog(acc, catalog)
-                    except (KeyError, ValueError):
-                        devices[acc] = None
-                dev = devices[acc]
+                dev = _device(acc, devices, catalog)
                 if dev is None:
                     continue
                 if dev.hbm_gib and workload.get("parameters") and 16 * workload["parameters"] / max(r.accelerator_count * nodes, 1) > dev.hbm_gib * 2**30:
@@ -250,12 +255,7 @@ def replica_capacity(workload: dict, frame: pd.DataFrame, *, slo_s: float, promp
                 continue
             rps, lat = cpu_rps_per_vcpu * r.vcpus, None
         else:
-            if acc not in devices:
-                try:
-                    devices[acc] = Device.from_catalog(acc, catalog)
-                except (KeyError, ValueError):
-                    devices[acc] = None
-            dev = devices[acc]
+            dev = _device(acc, devices, catalog)
             if dev is None or (dev.hbm_gib and 2.2 * workload.get("parameters", 0) > dev.hbm_gib * 2**30 * r.accelerator_count):
                 continue
             best, lat = 0.0, None
