@@ -30,3 +30,13 @@ def aiinfra_home(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def examples_dir() -> Path:
     return REPO / "examples"
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory) -> Path:
+    """A saved reference MLP (digits' 64 features, 10 classes) for the server, replica and load tests."""
+    from aiinfra_pipelines.workloads.training import NumpyMLP
+
+    path = tmp_path_factory.mktemp("model") / "model.npz"
+    NumpyMLP([64, 128, 64, 10], seed=1).save(path, {"dataset": "digits"})
+    return path

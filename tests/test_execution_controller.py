@@ -16,18 +16,10 @@ from aiinfra_pipelines.telemetry import metrics as m
 from aiinfra_pipelines.telemetry.server import pid_alive
 from aiinfra_pipelines.telemetry.stack import deploy_local_stack, teardown_local_stack
 from aiinfra_pipelines.workloads.serving import InferenceClient
-from aiinfra_pipelines.workloads.training import NumpyMLP
 
 pytestmark = pytest.mark.timeout(120)
 
 SCALE_DOWN_WINDOW_S = 3.0
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "model.npz"
-    NumpyMLP([64, 128, 64, 10], seed=1).save(path, {"dataset": "digits"})
-    return path
 
 
 @pytest.fixture(scope="module")

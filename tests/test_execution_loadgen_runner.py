@@ -16,19 +16,11 @@ from aiinfra_pipelines.execution.replicas import ReplicaSet
 from aiinfra_pipelines.execution.runner import RunPlan
 from aiinfra_pipelines.scaling.traces import load_trace
 from aiinfra_pipelines.spec import load_spec
-from aiinfra_pipelines.workloads.training import NumpyMLP
 
 pytestmark = pytest.mark.timeout(90)
 
 TIME_SCALE = 20.0  # 20 trace seconds per replayed second
 DURATION_S = 3.0   # replayed seconds: the trace's first minute
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "model.npz"
-    NumpyMLP([64, 128, 64, 10], seed=2).save(path, {"dataset": "digits"})
-    return path
 
 
 @pytest.fixture(scope="module")

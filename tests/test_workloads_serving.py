@@ -20,16 +20,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from aiinfra_pipelines.telemetry import metrics as M
 from aiinfra_pipelines.workloads.datasets import load_dataset
 from aiinfra_pipelines.workloads.serving import InferenceClient, InferenceServer, token_work
-from aiinfra_pipelines.workloads.training import NumpyMLP, load_model
+from aiinfra_pipelines.workloads.training import load_model
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "model.npz"
-    NumpyMLP([64, 128, 64, 10], seed=3).save(path, {"dataset": "digits"})
-    return path
 
 
 @pytest.fixture

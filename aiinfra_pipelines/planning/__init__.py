@@ -1,22 +1,24 @@
-"""Planning: the hardware catalog, the performance model and the mix optimizer (no Dagster here)."""
+"""Planning: the hardware catalog, the performance model and the mix optimizer (no Dagster here).
+
+The public names are imported on first use, so a command that only needs the catalog does not
+pay for the optimizer's imports.
+"""
 
 from __future__ import annotations
 
+import importlib
 
-def plan_hardware(spec, profile, *, catalog=None, overrides=None):
-    """See :func:`aiinfra_pipelines.planning.planner.plan_hardware` (imported lazily to keep CLIs quick)."""
-    from aiinfra_pipelines.planning.planner import plan_hardware as _plan
-
-    return _plan(spec, profile, catalog=catalog, overrides=overrides)
+_PUBLIC = {
+    "plan_hardware": "planner",
+    "HardwarePlan": "planner",
+    "NodePool": "planner",
+    "PlanOverrides": "planner",
+    "StoragePlan": "optimizer",
+}
 
 
 def __getattr__(name):
-    if name in ("HardwarePlan", "NodePool", "PlanOverrides"):
-        from aiinfra_pipelines.planning import planner
-
-        return getattr(planner, name)
-    if name in ("StoragePlan",):
-        from aiinfra_pipelines.planning import optimizer
-
-        return optimizer.StoragePlan
-    raise AttributeError(name)
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(name)
+    return getattr(importlib.import_module(f"aiinfra_pipelines.planning.{module}"), name)

@@ -31,29 +31,26 @@ class TerraformResource(dg.ConfigurableResource):
     )
     shared_fs_kind: str = Field("efs", description="aws: file system of the shared storage tier, efs or fsx_lustre.")
 
+    def _where(self) -> dict:
+        """Where every command runs: the same deployment for plan, apply and teardown."""
+        return {"state_dir": self.state_dir, "aws_endpoint": self.aws_endpoint, "plugin_dir": self.plugin_dir}
+
     def plan(self, hardware_plan: Any, spec: Any, *, iteration: int = 0):
         """The plan Terraform would apply for this hardware plan (counts and each resource change)."""
         from aiinfra_pipelines.provisioning import plan_changes
 
-        return plan_changes(
-            self.target, hardware_plan, spec, iteration=iteration, state_dir=self.state_dir,
-            aws_endpoint=self.aws_endpoint, plugin_dir=self.plugin_dir, shared_fs_kind=self.shared_fs_kind,
-        )
+        return plan_changes(self.target, hardware_plan, spec, iteration=iteration,
+                            shared_fs_kind=self.shared_fs_kind, **self._where())
 
     def apply(self, hardware_plan: Any, spec: Any, *, iteration: int = 0, approve_stateful_changes: bool = False):
         """Plan and apply; refuses a plan that destroys or replaces stateful resources unless approved."""
         from aiinfra_pipelines.provisioning import provision
 
-        return provision(
-            self.target, hardware_plan, spec, iteration=iteration, state_dir=self.state_dir,
-            aws_endpoint=self.aws_endpoint, approve_stateful_changes=approve_stateful_changes,
-            plugin_dir=self.plugin_dir, shared_fs_kind=self.shared_fs_kind,
-        )
+        return provision(self.target, hardware_plan, spec, iteration=iteration, shared_fs_kind=self.shared_fs_kind,
+                         approve_stateful_changes=approve_stateful_changes, **self._where())
 
     def teardown(self, spec_or_workload: Any):
+        """Destroy this deployment with the variables of its last apply."""
         from aiinfra_pipelines.provisioning import teardown
 
-        return teardown(
-            self.target, spec_or_workload, state_dir=self.state_dir, aws_endpoint=self.aws_endpoint,
-            plugin_dir=self.plugin_dir,
-        )
+        return teardown(self.target, spec_or_workload, **self._where())

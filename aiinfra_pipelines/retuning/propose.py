@@ -123,7 +123,7 @@ def propose(
         delay = provisioning_delay_s if provisioning_delay_s else 2.0
         sim_kw = dict(price_per_replica_hour=price, provisioning_delay_s=delay,
                       control_interval_s=spec.scaling.control_interval_s)
-        # workers=1: the observed trace is short, and this runs inside the orchestrator's process
+        # workers=1: an iteration's observed trace is short; forking workers would cost more than it saves
         rec = recommend(trace, slo, service_model=model, max_replicas=spec.scaling.max_replicas, workers=1, **sim_kw)
         current = current_policy.policy()
         cur = simulate(trace, current, model, slo_latency_s=slo.latency_s, **sim_kw).summary

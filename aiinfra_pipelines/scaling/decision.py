@@ -107,11 +107,8 @@ def decide_policy(spec: WorkloadSpec, profile, plan, *, proposal: dict | None = 
         kw = dict(name=name, namespace="aiinfra", deployment=f"{name}-inference", min_replicas=lo, max_replicas=hi)
         scaled_object = render_scaled_object(policy, prometheus_address="http://prometheus.aiinfra.svc:9090", **kw)
         hpa = render_hpa(policy, **kw)
-        # Offline validation: KEDA's CRD schema (when the public data folder is present) and Kubernetes 1.30.
-        from aiinfra_pipelines.paths import shared_data_dir
-
-        if shared_data_dir() is not None:
-            validate_scaled_object(scaled_object)
+        # Offline validation: KEDA's CRD schema and the Kubernetes 1.30 schemas.
+        validate_scaled_object(scaled_object)
         validate_hpa(hpa)
     return ScalingDecision(
         family=family, params=policy.params() if hasattr(policy, "params") else params, source=source,

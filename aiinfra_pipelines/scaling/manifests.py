@@ -29,7 +29,7 @@ import functools
 import math
 from pathlib import Path
 
-from aiinfra_pipelines.paths import shared_data_dir
+from aiinfra_pipelines.paths import PACKAGE_DATA
 from aiinfra_pipelines.scaling.policies import (
     ClairvoyantPolicy,
     HybridPolicy,
@@ -45,6 +45,7 @@ from aiinfra_pipelines.telemetry.metrics import (
 )
 
 KUBERNETES_VERSION = "1.30.0"
+KEDA_CRD = PACKAGE_DATA / "k8s_crds" / "keda.sh_scaledobjects.yaml"
 
 
 class ManifestError(ValueError):
@@ -158,10 +159,7 @@ def validate_scaled_object(obj: dict, *, crd_path: Path | None = None) -> None:
     import jsonschema
 
     if crd_path is None:
-        d = shared_data_dir()
-        if d is None:
-            raise ManifestError("the public data folder with k8s_crds/ is missing")
-        crd_path = d / "k8s_crds" / "keda.sh_scaledobjects.yaml"
+        crd_path = KEDA_CRD  # packaged with its provenance
     schema = copy.deepcopy(_keda_schema(str(crd_path)))
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path))
