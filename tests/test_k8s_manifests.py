@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from aiinfra_pipelines.k8s import ManifestInvalid, build_manifests, load_manifests, validate_manifests
-from aiinfra_pipelines.k8s import builders as B
 from aiinfra_pipelines.k8s.dagster_k8s import (
     build_pipes_pod,
     k8s_job_executor_config,

@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 
-import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 

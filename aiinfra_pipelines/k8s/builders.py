@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from aiinfra_pipelines.provisioning.plan_view import PlanView, PoolView, adapt_plan_for_target
+from aiinfra_pipelines.provisioning.plan_view import PlanView, PoolView
 from aiinfra_pipelines.provisioning.tfvars import pool_labels, pool_taints
 from aiinfra_pipelines.telemetry import metrics as M
 

@@ -16,6 +16,7 @@ from aiinfra_pipelines.planning.optimizer import (
     plan_training,
     replica_capacity,
 )
+from aiinfra_pipelines.fields import get_field as _get
 from aiinfra_pipelines.spec import WorkloadSpec
 
 
@@ -66,12 +67,6 @@ class HardwarePlan(BaseModel):
     provenance: dict
 
 
-def _get(obj, key, default=None):
-    if obj is None:
-        return default
-    if isinstance(obj, dict):
-        return obj.get(key, default)
-    return getattr(obj, key, default)
 
 
 def _dns(s: str) -> str:

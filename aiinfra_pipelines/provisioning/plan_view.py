@@ -9,15 +9,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from aiinfra_pipelines.fields import get_field as _get
+
 
 class PlanError(ValueError):
     """A hardware plan that provisioning cannot use; the message names the field."""
 
 
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
 
 
 def _plain(obj: Any) -> Any:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from aiinfra_pipelines.fields import get_field as _get
 from aiinfra_pipelines.spec import WorkloadSpec
 
 
@@ -59,10 +60,6 @@ class Proposal(BaseModel):
         }
 
 
-def _get(obj, name, default=None):
-    if obj is None:
-        return default
-    return obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name, default)
 
 
 def local_service_model(spec: WorkloadSpec, profile):

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from aiinfra_pipelines.fields import get_field as _get
 from aiinfra_pipelines.spec import WorkloadSpec
 
 
@@ -32,12 +33,6 @@ class ScalingDecision(BaseModel):
         return policy_from_settings(self.family, **self.params)
 
 
-def _get(obj, name, default=None):
-    if obj is None:
-        return default
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
 
 
 def measured_capacity_rps(profile) -> float | None:

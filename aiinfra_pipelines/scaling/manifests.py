@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import math
 from pathlib import Path
 
 from aiinfra_pipelines.paths import PACKAGE_DATA

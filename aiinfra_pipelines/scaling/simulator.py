@@ -144,7 +144,7 @@ def simulate(
             heapq.heappush(slots, (t, seq, rid))
             seq += 1
 
-    tk, ttime, tready, tpending, tdesired, trate, tqueue, tutil = [], [], [], [], [], [], [], []
+    tk, tready, tpending, tdesired, trate, tqueue, tutil = [], [], [], [], [], [], []
     due: dict[int, list[int]] = {}
     k = 0
     idle_since = None

@@ -11,10 +11,10 @@ only requests arriving in the second half, and the cost from then on, are counte
 from __future__ import annotations
 
 import itertools
-import sys
-import threading
 import math
 import os
+import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
