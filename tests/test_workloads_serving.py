@@ -96,41 +96,52 @@ def test_token_requests_cost_prefill_rows_and_decode_steps(server):
     assert 0 < big["ttft_s"] < big["server_s"]
 
 
-def test_queued_requests_are_batched_together(server):
-    """While one long request runs, the requests behind it queue and then run as one batch."""
+def test_queued_requests_are_batched_together(model_path):
+    """Requests that queue while the model worker is busy run as one batch when it is next free.
+
+    The worker's next batch is held back until six HTTP requests are queued (as if a long batch
+    were running), so the test does not depend on how fast this machine is."""
+    srv = InferenceServer(model_path, replica="r-test", max_batch_size=8)
+    free = threading.Event()
+    take_batch = srv.worker._take_batch
+
+    def busy_then_take():
+        free.wait(20)
+        return take_batch()
+
+    srv.worker._take_batch = busy_then_take
+    srv.start()
     results: list[dict] = []
 
-    def one(body):
-        c = InferenceClient(server.port)
+    def one():
+        c = InferenceClient(srv.port)
         try:
-            results.append(c.predict(body))
+            results.append(c.predict({"input_tokens": 16, "output_tokens": 50}))
         finally:
             c.close()
 
-    long = threading.Thread(target=one, args=({"input_tokens": 16, "output_tokens": 4000},))
-    long.start()
-    deadline = time.monotonic() + 5
-    while server.worker.queue_length() == 0 and time.monotonic() < deadline:
-        time.sleep(0.001)
-    # the six short requests go out together (a barrier) and each decodes long enough to overlap the
-    # others even on a loaded machine
-    gate = threading.Barrier(6)
-
-    def short():
-        gate.wait(10)
-        one({"input_tokens": 16, "output_tokens": 400})
-
-    shorts = [threading.Thread(target=short) for _ in range(6)]
-    for t in shorts:
-        t.start()
-    for t in [long, *shorts]:
-        t.join(30)
-    assert len(results) == 7
-    s = _samples(server.port)
-    # a decode pass with more than 4 sequences only exists if the six short requests shared a batch
-    assert _batch_bucket(s, "8.0") - _batch_bucket(s, "4.0") >= 1
-    queued = [r for r in results if r["decode_steps"] == 400]
-    assert max(r["queue_s"] for r in queued) > 0.001
+    try:
+        clients = [threading.Thread(target=one) for _ in range(6)]
+        for t in clients:
+            t.start()
+        deadline = time.monotonic() + 20
+        while srv.worker.queue_length() < 6 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert srv.worker.queue_length() == 6
+        free.set()
+        for t in clients:
+            t.join(30)
+        assert len(results) == 6
+        s = _samples(srv.port)
+    finally:
+        srv.stop()
+    # six single-sequence requests, one prefill pass and 50 decode passes of six rows each
+    assert s[(M.INFERENCE_BATCH_SIZE + "_count", (("replica", "r-test"),))] == 51
+    assert _batch_bucket(s, "4.0") == 0 and _batch_bucket(s, "8.0") == 51
+    assert all(r["decode_steps"] == 50 for r in results)
+    # the requests waited in the queue together and were served in the same batch
+    assert min(r["queue_s"] for r in results) > 0.0
+    assert max(r["service_s"] for r in results) - min(r["service_s"] for r in results) < 0.05
 
 
 @pytest.mark.parametrize(
