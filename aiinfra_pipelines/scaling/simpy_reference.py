@@ -12,6 +12,7 @@ instant (the fast simulator's convention). Billing is accumulated per replica fr
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 
 import numpy as np
 import simpy
@@ -115,7 +116,7 @@ def simulate_simpy(
             if t > a[-1] and st["done"] == n:
                 break
             na = st["arrived"]
-            lo = np.searchsorted(np.asarray(arrival_log), t - rate_window_s, side="left") if arrival_log else 0
+            lo = bisect_left(arrival_log, t - rate_window_s)
             rate = (na - lo) / min(rate_window_s, t) if t > 0 else 0.0
             in_service = st["started"] - st["done"]
             obs = Observation(t, rate, na - st["done"], in_service / (len(ready) * B) if ready else 0.0,

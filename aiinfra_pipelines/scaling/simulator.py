@@ -116,23 +116,25 @@ def simulate(
                            prefill_s=pre, slo_ttft_s=slo_ttft_s, slo_latency_s=slo_latency_s)
     hold = max(2 * (delay_ticks + 1) * dt, 240.0) if hold_s is None else hold_s
 
-    start = [math.nan] * n  # lists while replaying (item access is cheaper than numpy's)
-    done = [math.nan] * n
+    start = [math.nan] * n  # a list while replaying (item access is cheaper than numpy's)
     arrivals = a.tolist()
     services = svc.tolist()
     # replicas: parallel lists
-    r_req, r_ready, r_end, r_state, r_busy = [], [], [], [], []
+    r_req, r_ready, r_end, r_state = [], [], [], []
     ready_ids: list[int] = []  # ready, not draining, in ready order
     pending_ids: list[int] = []  # in request order
-    slots: list = []  # heap of (free_time, seq, replica)
+    slots: list = []  # heap of (free_time, seq, replica); every slot of a replica stays in it
+    dead = 0  # slots of drained replicas still in the heap (deleted lazily)
     seq = 0
-    completions: list = []  # heap of completion times of started requests
+    # completions are counted at the first tick strictly after them: done_at_tick[tick]
+    done_at_tick = [0] * (int(((arrivals[-1] if n else 0.0) + float(svc.max(initial=0.0))) // dt) + 2)
     n_done_before = 0
     nxt = 0  # next request to start (FCFS)
     last_arrival = arrivals[-1] if n else 0.0
+    heappush, heappop, heapreplace = heapq.heappush, heapq.heappop, heapq.heapreplace
 
     def add_replica(t_req: float, t_ready: float, state: int) -> int:
-        r_req.append(t_req); r_ready.append(t_ready); r_end.append(math.nan); r_state.append(state); r_busy.append(t_ready)
+        r_req.append(t_req); r_ready.append(t_ready); r_end.append(math.nan); r_state.append(state)
         return len(r_req) - 1
 
     def make_ready(rid: int, t: float) -> None:
@@ -141,7 +143,7 @@ def simulate(
         r_ready[rid] = t
         ready_ids.append(rid)
         for _ in range(B):
-            heapq.heappush(slots, (t, seq, rid))
+            heappush(slots, (t, seq, rid))
             seq += 1
 
     tk, tready, tpending, tdesired, trate, tqueue, tutil = [], [], [], [], [], [], []
@@ -151,28 +153,38 @@ def simulate(
     while True:
         t = k * dt
         # 1. start every waiting request whose start falls before this tick
-        while nxt < n and arrivals[nxt] < t:
-            while slots and r_state[slots[0][2]] != READY:
-                heapq.heappop(slots)
-            if not slots:
-                break
-            free, _, rid = slots[0]
-            s0 = arrivals[nxt] if arrivals[nxt] > free else free
-            if s0 >= t:
-                break
-            end = s0 + services[nxt]
-            start[nxt] = s0
-            done[nxt] = end
-            heapq.heapreplace(slots, (end, seq, rid))  # pop the slot, push it back busy
-            seq += 1
-            if end > r_busy[rid]:
-                r_busy[rid] = end
-            heapq.heappush(completions, end)
-            nxt += 1
-        while completions and completions[0] < t:
-            heapq.heappop(completions)
-            n_done_before += 1
         arrived = bisect_left(arrivals, t)
+        i = nxt
+        if slots:  # the heap only loses slots of drained replicas, below
+            for i in range(nxt, arrived):
+                if dead:
+                    while slots and r_state[slots[0][2]] != READY:
+                        heappop(slots)
+                        dead -= 1
+                    if not slots:
+                        break
+                free, _, rid = slots[0]
+                arr = arrivals[i]
+                s0 = arr if arr > free else free
+                if s0 >= t:
+                    break
+                end = s0 + services[i]
+                start[i] = s0
+                heapreplace(slots, (end, seq, rid))  # pop the slot, push it back busy
+                seq += 1
+                kd = int(end // dt) + 1
+                if kd < k:  # float rounding of a start exactly at the previous tick
+                    kd = k
+                try:
+                    done_at_tick[kd] += 1
+                except IndexError:  # a completion beyond the arrivals plus the longest service (a backlog)
+                    done_at_tick.extend([0] * (kd + 1 - len(done_at_tick)))
+                    done_at_tick[kd] += 1
+            else:
+                i = arrived
+        nxt = i
+        if k < len(done_at_tick):
+            n_done_before += done_at_tick[k]
         if t > last_arrival and n_done_before == n:
             break
         # 2. observe
@@ -211,10 +223,17 @@ def simulate(
                     r_end[rid] = t
                     drop -= 1
                 if drop and ready_ids:
-                    for rid in drain_order(ready_ids, r_busy, t)[:drop]:
+                    # when each ready replica frees up: the latest free time of its slots (a
+                    # slot's free time is the end of the last request it started)
+                    busy_until = dict.fromkeys(ready_ids, 0.0)
+                    for free, _, rid in slots:
+                        if free > busy_until.get(rid, math.inf):
+                            busy_until[rid] = free
+                    for rid in drain_order(ready_ids, busy_until, t)[:drop]:
                         ready_ids.remove(rid)
                         r_state[rid] = DRAINING
-                        r_end[rid] = max(t, r_busy[rid])
+                        dead += B
+                        r_end[rid] = max(t, busy_until[rid])
         for rid in due.pop(k, ()):
             if r_state[rid] == PENDING:
                 pending_ids.remove(rid)
@@ -233,7 +252,8 @@ def simulate(
     for rid in range(len(r_req)):
         if r_state[rid] in (READY, PENDING):
             r_end[rid] = t_end
-    start, done = np.array(start, dtype=float), np.array(done, dtype=float)
+    start = np.array(start, dtype=float)
+    done = start + svc
     return _results(a, pre, svc, start, done, np.array(r_req), np.array(r_ready), np.array(r_end),
                     np.array(r_state), tk, tready, tpending, tdesired, trate, tqueue, tutil, dt, B,
                     price_per_replica_hour, slo_ttft_s, slo_latency_s, t_end, score_from_s)
@@ -269,28 +289,35 @@ def _results(a, pre, svc, start, done, r_req, r_ready, r_end, r_state, tk, tread
     billed = np.ceil(np.maximum(r_end - r_req, 0.0) - 1e-9) if len(r_req) else np.zeros(0)
     cost = float(billed.sum()) * price / 3600.0
     grid = np.arange(len(tk) + 1) * dt
-    alive = np.diff(_integral(r_req, r_end, grid)) if len(r_req) else np.zeros(len(tk))
     became_ready = r_state != 0  # PENDING replicas cancelled before ready have r_ready in the future
     ready_mask = (r_ready <= r_end) & became_ready & ~((r_state == 3) & (r_ready > r_end - 1e-12))
-    ready_sec = np.diff(_integral(r_ready[ready_mask], r_end[ready_mask], grid)) if ready_mask.any() else np.zeros(len(tk))
-    busy = np.diff(_integral(start[served], done[served], grid)) if served.any() else np.zeros(len(tk))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        util = np.where(ready_sec > 0, busy / (ready_sec * B), 0.0)
-    def intervals():
+    s_served, d_served = start[served], done[served]
+
+    def intervals():  # per-interval figures: built only when asked for
+        alive = np.diff(_integral(r_req, r_end, grid)) if len(r_req) else np.zeros(len(tk))
+        ready_sec = (np.diff(_integral(r_ready[ready_mask], r_end[ready_mask], grid)) if ready_mask.any()
+                     else np.zeros(len(tk)))
+        busy = np.diff(_integral(s_served, d_served, grid)) if len(s_served) else np.zeros(len(tk))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            util = np.where(ready_sec > 0, busy / (ready_sec * B), 0.0)
         return pd.DataFrame({
             "t_s": grid[:-1], "replicas_ready": tready, "replicas_pending": tpending, "replicas_desired": tdesired,
             "request_rate_rps": trate, "queue_length": tqueue, "utilization_observed": tutil,
             "utilization": util, "replica_seconds": alive, "cost_usd": alive * price / 3600.0,
         })
     waiting_any = _backlog_flags(a, start, grid[:-1])
+    from_k = int(score_from_s // dt) if score_from_s > 0 else 0
+    t0 = from_k * dt
+    # totals over the scored span [t0, t_end): the per-interval sums, without the intervals
+    ready_s = _overlap(r_ready[ready_mask], r_end[ready_mask], t0, t_end)
+    busy_s = _overlap(s_served, d_served, t0, t_end)
     if score_from_s > 0:
         sel = a >= score_from_s
         a, ok, ttft, lat, wait = a[sel], ok[sel], ttft[sel], lat[sel], wait[sel]
-        from_k = int(score_from_s // dt)
-        t_span = t_end - from_k * dt
-        billed_s = float(alive[from_k:].sum())
+        waiting_any = waiting_any[from_k:]
+        t_span = t_end - t0
+        billed_s = _overlap(r_req, r_end, t0, t_end)
         cost = billed_s * price / 3600.0
-        busy, ready_sec, waiting_any = busy[from_k:], ready_sec[from_k:], waiting_any[from_k:]
         served = served[sel]
     else:
         t_span, billed_s = t_end, float(billed.sum())
@@ -303,24 +330,33 @@ def _results(a, pre, svc, start, done, r_req, r_ready, r_end, r_state, tk, tread
         "replica_seconds": billed_s,
         "mean_replicas": billed_s / t_span if t_span > 0 else 0.0,
         "max_replicas": int(max(np.asarray(tready).max(initial=0), 0)),
-        "mean_utilization": float(busy.sum() / (ready_sec.sum() * B)) if ready_sec.sum() > 0 else 0.0,
+        "mean_utilization": busy_s / (ready_s * B) if ready_s > 0 else 0.0,
         "scale_up_response_s": _episode_mean(waiting_any, dt),
         "unserved_requests": int((~served).sum()),
         "duration_s": float(t_span),
     }
-    for name, v in (("ttft", ttft), ("latency", lat), ("queueing_delay", wait)):
-        q = np.percentile(v, (50, 95, 99)) if n else (0.0, 0.0, 0.0)
-        for p, x in zip((50, 95, 99), q):
-            summary[f"p{p}_{name}_s"] = float(x)
+    q = np.percentile(np.stack([ttft, lat, wait]), (50, 95, 99), axis=1) if n else np.zeros((3, 3))
+    for j, name in enumerate(("ttft", "latency", "queueing_delay")):
+        for i, p in enumerate((50, 95, 99)):
+            summary[f"p{p}_{name}_s"] = float(q[i, j])
     return SimResult(requests, intervals, summary,
                      lambda: pd.DataFrame({"requested_s": r_req, "ready_s": r_ready, "end_s": r_end}))
+
+
+def _overlap(starts: np.ndarray, ends: np.ndarray, lo: float, hi: float) -> float:
+    """sum_i |[s_i, e_i) ∩ [lo, hi)|."""
+    if not len(starts):
+        return 0.0
+    return float(np.maximum(np.minimum(ends, hi) - np.maximum(starts, lo), 0.0).sum())
 
 
 def _backlog_flags(a, start, ticks) -> np.ndarray:
     """At each tick: was some arrived request waiting for a slot?"""
     s = np.where(np.isnan(start), np.inf, start)
     arrived = np.searchsorted(a, ticks, side="left")
-    started = np.searchsorted(np.sort(s), ticks, side="left")
+    # FCFS from one queue starts requests in arrival order, so the starts are already sorted
+    # (the running maximum only guards the search against float ties)
+    started = np.searchsorted(np.maximum.accumulate(s), ticks, side="left")
     return arrived > started
 
 
