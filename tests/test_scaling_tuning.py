@@ -50,13 +50,41 @@ def test_tune_static_is_the_smallest_pool_meeting_the_slo_on_the_first_half(setu
 def test_tune_picks_the_cheapest_setting_that_meets_the_slo(setup):
     trace, model = setup
     grid = [{"metric": "queue", "target": t, "min_replicas": 1, "scale_down_stabilization_s": 60.0} for t in (2, 4, 6, 8, 16)]
-    r = tune("reactive", trace, SLO(ttft_s=2.0), service_model=model, price_per_replica_hour=10.0, grid=grid, workers=1)
+    r = tune("reactive", trace, SLO(ttft_s=2.0), service_model=model, price_per_replica_hour=10.0, grid=grid, workers=1,
+             free_floor=False)
     ok = r.table[r.table["meets_slo"]]
     assert not ok.empty
     assert r.best_params == ok.iloc[0]["params"]
     assert r.train_summary["cost_usd"] == ok["cost_usd"].min()
     assert all(r.table.loc[~r.table["meets_slo"], "slo_attainment"] < 0.99)
     assert len(r.table) == len(grid)
+
+
+def test_free_floor_raises_min_replicas_only_where_the_tuning_half_cannot_tell(setup):
+    trace, model = setup
+    grid = [{"metric": "queue", "target": t, "min_replicas": 1, "scale_down_stabilization_s": 60.0} for t in (2, 4, 6, 8, 16)]
+    kw = dict(service_model=model, price_per_replica_hour=10.0, grid=grid, workers=1)
+    plain = tune("reactive", trace, SLO(ttft_s=2.0), free_floor=False, **kw)
+    r = tune("reactive", trace, SLO(ttft_s=2.0), **kw)
+    # the same setting, with the floor at the fewest replicas it asked for in the scored tuning half
+    train = trace.split(0.5)[0]
+    sk = dict(price_per_replica_hour=10.0, slo_ttft_s=2.0, score_from_s=300.0)
+    iv = simulate(train, ReactivePolicy(**plain.best_params), model, **sk).intervals
+    floor = int(iv.loc[iv["t_s"] >= 300.0, "replicas_desired"].min())
+    assert floor > 1  # this half of the trace never needs fewer than two
+    assert r.best_params == {**plain.best_params, "min_replicas": floor}
+    # it costs exactly what the tuned setting costs there, and is the table's marked row
+    assert r.train_summary["cost_usd"] == pytest.approx(plain.train_summary["cost_usd"], rel=1e-9)
+    assert r.train_summary["slo_attainment"] >= plain.train_summary["slo_attainment"]
+    marked = r.table[r.table["free_floor"] == True]  # noqa: E712
+    assert len(marked) == 1 and marked.iloc[0]["params"] == r.best_params
+    # a floor that would cost more on the tuning half is refused
+    from aiinfra_pipelines.scaling.tuning import _free_floor
+
+    sim_kw = dict(price_per_replica_hour=10.0, slo_ttft_s=2.0, slo_latency_s=None, provisioning_delay_s=120.0,
+                  control_interval_s=15.0, score_from_s=300.0)
+    cheaper = dict(plain.train_summary, cost_usd=plain.train_summary["cost_usd"] * 0.5)
+    assert _free_floor("reactive", train, plain.best_params, cheaper, model, sim_kw) is None
 
 
 def test_tuning_never_sees_the_evaluation_half(setup):
@@ -100,7 +128,7 @@ def test_stress_rule_picks_the_cheapest_setting_that_also_meets_the_slo_under_fa
         assert below["slo_attainment"] < 0.99
     # grid families: the pick is robust and no cheaper setting meeting the SLO was robust
     grid = [{"metric": "queue", "target": t, "min_replicas": 1, "scale_down_stabilization_s": 60.0} for t in (2, 4, 6, 8, 16)]
-    r = tune("reactive", trace, SLO(ttft_s=2.0), grid=grid, stress=1.5, **kw)
+    r = tune("reactive", trace, SLO(ttft_s=2.0), grid=grid, stress=1.5, free_floor=False, **kw)
     t = r.table
     if r.best_params is not None:
         i = t.index[t["params"].apply(lambda p: p == r.best_params)][0]

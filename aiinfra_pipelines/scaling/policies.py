@@ -468,6 +468,16 @@ class ClairvoyantPolicy(_Policy):
     plan while it holds replicas across gaps), and with ``slack_fraction`` tuned it may
     spend the 1% of SLO misses the objective allows. ``packing`` scales the planned counts
     (1.0 = as planned) for the search.
+
+    ``repair_rounds`` / ``repair_target``: the simulator's pool can still differ from the
+    plan (it holds replicas across gaps and drains them later, and extra replicas take
+    requests the plan put elsewhere), so before its first replay the simulator replays the
+    plan up to ``repair_rounds`` times and, while the scored requests' SLO attainment is
+    below ``repair_target`` (the tuner sets the objective's), adds one replica in the
+    intervals where the most requests that could have met the SLO arrived and missed it
+    (:func:`aiinfra_pipelines.scaling.simulator.repair_plan`). The repair is cached with the
+    plan, so every later replay of the same trace and scoring (the SimPy reference's too)
+    uses the same schedule. ``repair_rounds=0`` turns it off.
     """
 
     family: ClassVar[str] = "clairvoyant"
@@ -475,20 +485,29 @@ class ClairvoyantPolicy(_Policy):
     packing: float = 1.0
     min_replicas: int = 0
     max_replicas: int = 1024
+    repair_rounds: int = 16
+    repair_target: float = 0.99
     _need: np.ndarray | None = field(default=None, repr=False)
     _lookahead: int = field(default=0, repr=False)
     _dt: float = field(default=15.0, repr=False)
+    _repair_key: tuple | None = field(default=None, repr=False)
     _plans: ClassVar[dict] = {}
+    _repairs: ClassVar[dict] = {}
 
     def __post_init__(self):
         if not 0.0 <= self.slack_fraction <= 1.0:
             raise ValueError(f"slack_fraction must be in [0, 1], got {self.slack_fraction}")
         if not self.packing > 0:
             raise ValueError(f"packing must be > 0, got {self.packing}")
+        if self.repair_rounds < 0:
+            raise ValueError(f"repair_rounds must be >= 0, got {self.repair_rounds}")
+        if not 0.0 < self.repair_target <= 1.0:
+            raise ValueError(f"repair_target must be in (0, 1], got {self.repair_target}")
 
     def bind_future(self, arrivals_s: np.ndarray, service_s: np.ndarray, *, batch_slots: int,
                     provisioning_delay_s: float, control_interval_s: float, prefill_s: np.ndarray | None = None,
-                    slo_ttft_s: float | None = None, slo_latency_s: float | None = None) -> None:
+                    slo_ttft_s: float | None = None, slo_latency_s: float | None = None,
+                    score_from_s: float = 0.0) -> None:
         a = np.asarray(arrivals_s, dtype=float)
         svc = np.asarray(service_s, dtype=float)
         pre = svc if prefill_s is None else np.asarray(prefill_s, dtype=float)
@@ -509,6 +528,25 @@ class ClairvoyantPolicy(_Policy):
         self._need = np.ceil(need * self.packing - 1e-9)
         self._dt = float(control_interval_s)
         self._lookahead = int(round(provisioning_delay_s / control_interval_s))
+        self._repair_key = key + (self.packing, float(provisioning_delay_s), self.repair_rounds, self.repair_target,
+                                  self.min_replicas, self.max_replicas, slo_ttft_s, slo_latency_s, float(score_from_s))
+        extra = self._repairs.get(self._repair_key)
+        if extra is not None:
+            self._need = self._need + extra
+
+    @property
+    def needs_repair(self) -> bool:
+        """Bound to a future whose repair is not computed yet."""
+        return self.repair_rounds > 0 and self._repair_key is not None and self._repair_key not in self._repairs
+
+    def set_repair(self, extra: np.ndarray) -> None:
+        """Add ``extra[k]`` replicas to interval ``k`` of the bound plan (and cache it)."""
+        extra = np.array(extra, dtype=float)[: len(self._need)].copy()
+        base = self._need - self._repairs.get(self._repair_key, 0.0)
+        if len(self._repairs) > 256:
+            self._repairs.clear()
+        self._repairs[self._repair_key] = extra
+        self._need = base + extra
 
     def reset(self) -> None:
         pass  # the future stays bound

@@ -92,6 +92,7 @@ def simulate(
     score_from_s: float = 0.0,
     hold_s: float | None = None,
     _prepared=None,
+    _bound: bool = False,
 ) -> SimResult:
     """Replay ``trace`` under ``policy``; see the module doc for the model.
 
@@ -111,9 +112,17 @@ def simulate(
     dt = float(control_interval_s)
     delay_ticks = int(math.ceil(provisioning_delay_s / dt - 1e-9))
     policy.reset()
-    if hasattr(policy, "bind_future"):
+    if hasattr(policy, "bind_future") and not _bound:
         policy.bind_future(a, svc, batch_slots=B, provisioning_delay_s=delay_ticks * dt, control_interval_s=dt,
-                           prefill_s=pre, slo_ttft_s=slo_ttft_s, slo_latency_s=slo_latency_s)
+                           prefill_s=pre, slo_ttft_s=slo_ttft_s, slo_latency_s=slo_latency_s,
+                           score_from_s=score_from_s)
+        if getattr(policy, "needs_repair", False):
+            repair_plan(trace, policy, service_model, (a, pre, svc), price_per_replica_hour=price_per_replica_hour,
+                        provisioning_delay_s=provisioning_delay_s, control_interval_s=control_interval_s,
+                        slo_ttft_s=slo_ttft_s, slo_latency_s=slo_latency_s, initial_replicas=initial_replicas,
+                        rate_window_s=rate_window_s, max_idle_wait_s=max_idle_wait_s, hold_s=hold_s,
+                        score_from_s=score_from_s)
+            policy.reset()
     hold = max(2 * (delay_ticks + 1) * dt, 240.0) if hold_s is None else hold_s
 
     start = [math.nan] * n  # a list while replaying (item access is cheaper than numpy's)
@@ -257,6 +266,55 @@ def simulate(
     return _results(a, pre, svc, start, done, np.array(r_req), np.array(r_ready), np.array(r_end),
                     np.array(r_state), tk, tready, tpending, tdesired, trate, tqueue, tutil, dt, B,
                     price_per_replica_hour, slo_ttft_s, slo_latency_s, t_end, score_from_s)
+
+
+def repair_plan(trace: Trace, policy, service_model: ServiceModel, prepared, **sim_kw) -> np.ndarray:
+    """Repair a clairvoyant plan against the simulator (see ``ClairvoyantPolicy.repair_rounds``).
+
+    Each round replays the bound plan; while the scored requests' SLO attainment is below
+    ``policy.repair_target`` it adds one replica to the control intervals with the most
+    *helpable* misses (requests that missed the SLO although, started on arrival, their TTFT
+    and latency are within it), most first, until those intervals hold as many misses as
+    the attainment falls short by; at most ``policy.repair_rounds`` rounds. An interval's
+    added replica is asked for a provisioning delay ahead by the policy's look-ahead, so it
+    is ready when the requests arrive. Returns the replicas added per interval (also bound
+    to the policy and cached with its plan)."""
+    a, pre, svc = prepared
+    dt = float(sim_kw["control_interval_s"])
+    ttft_s, lat_s = sim_kw.get("slo_ttft_s"), sim_kw.get("slo_latency_s")
+    scored = a >= float(sim_kw.get("score_from_s", 0.0))
+    helpable = scored.copy()
+    if ttft_s is not None:
+        helpable &= pre <= ttft_s + 1e-9
+    if lat_s is not None:
+        helpable &= svc <= lat_s + 1e-9
+    extra = np.zeros(len(policy._need), dtype=float)
+    n_scored = int(scored.sum())
+    if (ttft_s is None and lat_s is None) or n_scored == 0:
+        policy.set_repair(extra)
+        return extra
+    ticks = np.minimum((a // dt).astype(np.int64), len(extra) - 1)
+    # a replica asked for at tick 1 (tick 0 is the initial pool) is ready a provisioning delay later
+    helpable &= ticks >= policy._lookahead + 1
+    need_ok = math.ceil(policy.repair_target * n_scored - 1e-9)
+    best_ok, best_extra = -1, extra.copy()
+    for _ in range(policy.repair_rounds + 1):
+        r = simulate(trace, policy, service_model, _prepared=prepared, _bound=True, **sim_kw)
+        ok = r.requests["meets_slo"].to_numpy()
+        n_ok = int(ok[scored].sum())
+        if n_ok <= best_ok:  # the last round's replicas helped no request: undo them, stop
+            break
+        best_ok, best_extra = n_ok, extra.copy()
+        miss = helpable & ~ok
+        if n_ok >= need_ok or not miss.any():
+            break
+        k, counts = np.unique(ticks[miss], return_counts=True)
+        order = np.argsort(-counts, kind="stable")
+        upto = int(np.searchsorted(np.cumsum(counts[order]), need_ok - n_ok, side="left")) + 1
+        extra[k[order[:upto]]] += 1
+        policy.set_repair(extra)
+    policy.set_repair(best_extra)
+    return best_extra
 
 
 def _integral(starts: np.ndarray, ends: np.ndarray, grid: np.ndarray) -> np.ndarray:

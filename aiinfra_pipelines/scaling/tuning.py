@@ -209,6 +209,7 @@ def tune(
     workers: int | None = None,
     warmup_s: float = 300.0,
     stress: float | None = None,
+    free_floor: bool = True,
 ) -> TuneResult:
     """Search ``policy_family``'s parameters; return the cheapest setting that meets the SLO
     on the tuning part, scored on the evaluation part (see module doc). The first
@@ -221,7 +222,12 @@ def tune(
     the tuning part is one burst away from missing it later; this is the safety margin,
     and it is the same rule for every family, static included (the static pool is the
     smallest that passes both). The table's ``robust`` column says which settings were
-    checked and passed (checked lazily, cheapest first); ``stress=None`` turns it off."""
+    checked and passed (checked lazily, cheapest first); ``stress=None`` turns it off.
+
+    ``free_floor`` (on by default): the chosen setting's ``min_replicas`` is raised to the
+    fewest replicas it asked for anywhere in the scored tuning part, when a replay of the
+    tuning part with that floor costs no more and attains no less (see :func:`_free_floor`).
+    The row is added to the table with ``free_floor`` True."""
     slo = SLO.coerce(slo)
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     sim_kw = dict(price_per_replica_hour=price_per_replica_hour, provisioning_delay_s=provisioning_delay_s,
@@ -240,6 +246,8 @@ def tune(
             grid = default_grid(policy_family, capacity_rps=service_model.capacity_rps(train),
                                 batch_slots=service_model.max_batch_size, provisioning_delay_s=provisioning_delay_s,
                                 control_interval_s=control_interval_s, max_replicas=max_replicas)
+        if policy_family == "clairvoyant":  # its plan is repaired up to the objective's attainment
+            grid = [{"repair_target": slo.attainment, **p} for p in grid]
         table = evaluate_grid(policy_family, train, grid, service_model=service_model, workers=workers, **sim_kw_train)
     table.insert(0, "family", policy_family)
     table["meets_slo"] = table["slo_attainment"] >= slo.attainment
@@ -258,6 +266,13 @@ def tune(
         best = ok.iloc[0]
     params = dict(best["params"])
     train_summary = {k: best[k] for k in table.columns if k not in ("params", "family", "meets_slo")}
+    if free_floor and "min_replicas" in params:
+        floored = _free_floor(policy_family, train, params, train_summary, service_model, sim_kw_train)
+        if floored is not None:
+            params, train_summary = floored
+            table["free_floor"] = False
+            table.loc[len(table)] = {**{c: None for c in table.columns}, "family": policy_family, "params": params,
+                                     **train_summary, "meets_slo": True, "free_floor": True}
     policy = policy_from_settings(policy_family, **params)
     init = params["replicas"] if policy_family == "static" else None
     if split is None and sim_kw_train is sim_kw:
@@ -269,6 +284,32 @@ def tune(
                              init, cut if split is not None else trace.duration_s)
     return TuneResult(policy_family, params, policy, table, train_summary, eval_summary,
                       bool(eval_summary["slo_attainment"] >= slo.attainment), slo, window_slo)
+
+
+def _free_floor(family, train, params, train_summary, service_model, sim_kw):
+    """``(params, summary)`` with ``min_replicas`` raised to the fewest replicas the setting
+    asked for during the scored tuning part, or None when that changes nothing or costs more.
+
+    The tuning part cannot tell these two settings apart: the floor binds nowhere in it, so
+    both cost the same there. They differ after a quiet spell the tuning part did not have,
+    where the lower floor lets the pool shrink below anything the load has been seen to need
+    and a burst then waits a provisioning delay. Choosing the higher floor on a tie costs
+    nothing on the data the tuner may use and keeps that capacity in reserve; the replay
+    with the floor confirms the tie (a floor can still move a decision in the warm-up)."""
+    r = simulate(train, policy_from_settings(family, **params), service_model, **sim_kw)
+    iv = r.intervals
+    desired = iv.loc[iv["t_s"] >= float(sim_kw.get("score_from_s", 0.0)), "replicas_desired"]
+    if desired.empty:
+        return None
+    floor = min(int(desired.min()), int(params.get("max_replicas", desired.min())))
+    if floor <= int(params["min_replicas"]):
+        return None
+    cand = {**params, "min_replicas": floor}
+    s = simulate(train, policy_from_settings(family, **cand), service_model, **sim_kw).summary
+    if s["cost_usd"] <= train_summary["cost_usd"] * (1 + 1e-9) + 1e-9 and \
+            s["slo_attainment"] >= train_summary["slo_attainment"] - 1e-12:
+        return cand, s
+    return None
 
 
 WINDOWS = 4
