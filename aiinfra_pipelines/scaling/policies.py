@@ -491,6 +491,7 @@ class ClairvoyantPolicy(_Policy):
     _lookahead: int = field(default=0, repr=False)
     _dt: float = field(default=15.0, repr=False)
     _repair_key: tuple | None = field(default=None, repr=False)
+    _want: list = field(default_factory=list, repr=False)
     _plans: ClassVar[dict] = {}
     _repairs: ClassVar[dict] = {}
 
@@ -533,6 +534,15 @@ class ClairvoyantPolicy(_Policy):
         extra = self._repairs.get(self._repair_key)
         if extra is not None:
             self._need = self._need + extra
+        self._window_max()
+
+    def _window_max(self) -> None:
+        """``max _need[k .. k + lookahead]`` for every tick ``k``, once (a list: one index per tick)."""
+        need = np.concatenate([self._need, np.zeros(self._lookahead, dtype=self._need.dtype)])
+        want = need[: len(self._need)].copy()
+        for j in range(1, self._lookahead + 1):
+            np.maximum(want, need[j: j + len(self._need)], out=want)
+        self._want = want.astype(np.int64).tolist()
 
     @property
     def needs_repair(self) -> bool:
@@ -547,6 +557,7 @@ class ClairvoyantPolicy(_Policy):
             self._repairs.clear()
         self._repairs[self._repair_key] = extra
         self._need = base + extra
+        self._window_max()
 
     def reset(self) -> None:
         pass  # the future stays bound
@@ -555,8 +566,7 @@ class ClairvoyantPolicy(_Policy):
         if self._need is None:
             raise RuntimeError("ClairvoyantPolicy needs bind_future(...) before use (the simulator does it)")
         k = int(round(now / self._dt))
-        window = self._need[k: k + self._lookahead + 1]
-        want = int(window.max()) if len(window) else 0
+        want = self._want[k] if k < len(self._want) else 0
         if want == 0 and observation.queue_length > 0:
             want = 1
         return _clamp(want, self.min_replicas, self.max_replicas)
