@@ -49,7 +49,7 @@ ui: install
 	@bash scripts/ui.sh
 
 lock:
-	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --no-header -o requirements.lock
+	$(UV) pip compile pyproject.toml --extra dev --extra fast --python-version 3.11 --no-header -o requirements.lock
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache

@@ -214,3 +214,39 @@ def test_clairvoyant_repair_reaches_the_target_where_the_plan_alone_misses(share
     ref = simulate_simpy(lora_slice, ClairvoyantPolicy(slack_fraction=1.0, packing=0.8, repair_target=0.99), model, **kw)
     assert ref["cost_usd"] == pytest.approx(fixed.summary["cost_usd"], rel=0.01)
     assert ref["slo_attainment"] == pytest.approx(fixed.summary["slo_attainment"], rel=0.01)
+
+
+@pytest.mark.parametrize("which,policy,slo", CASES + [
+    ("conv", ClairvoyantPolicy(slack_fraction=0.5), 2.0),
+    ("conv", PredictivePolicy(signal="inflight", target_inflight=6.0, headroom=0.0, scale_down_stabilization_s=60), 2.0),
+], ids=[f"{c[0]}-{c[1].family}" for c in CASES] + ["conv-clairvoyant", "conv-predictive-inflight"])
+def test_compiled_and_python_slot_pools_replay_identically(request, which, policy, slo, llm):
+    from aiinfra_pipelines.scaling.slots import compiled_available
+
+    if not compiled_available():
+        pytest.skip("numba (the fast extra) is not installed")
+    trace = request.getfixturevalue(f"{which}_slice")
+    model = FixedWorkServiceModel(max_batch_size=1) if which == "lora" else llm
+    kw = dict(price_per_replica_hour=10.0, slo_ttft_s=slo, provisioning_delay_s=120.0, control_interval_s=15.0,
+              score_from_s=300.0)
+    py = simulate(trace, policy, model, _compiled=False, **kw)
+    nb = simulate(trace, policy, model, _compiled=True, **kw)
+    assert nb.summary == py.summary
+    pd.testing.assert_frame_equal(nb.requests, py.requests)
+    pd.testing.assert_frame_equal(nb.replicas, py.replicas)
+
+
+def test_compiled_pool_grows_past_its_first_guess(llm):
+    from aiinfra_pipelines.scaling.slots import compiled_available
+
+    if not compiled_available():
+        pytest.skip("numba (the fast extra) is not installed")
+    # one slot, forty 100-s jobs at t=0: completions run to t=4000, far past the pool's first
+    # guess of the ticks it needs (last arrival + longest job)
+    t = _work_trace([0.0] * 40, [100.0] * 40)
+    kw = dict(price_per_replica_hour=PRICE, initial_replicas=1, slo_ttft_s=1000.0)
+    model = FixedWorkServiceModel(max_batch_size=1)
+    py = simulate(t, StaticPolicy(replicas=1), model, _compiled=False, **kw)
+    nb = simulate(t, StaticPolicy(replicas=1), model, _compiled=True, **kw)
+    assert nb.summary == py.summary
+    assert nb.requests["start_s"].tolist() == [100.0 * i for i in range(40)]

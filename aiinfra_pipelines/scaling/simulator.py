@@ -25,7 +25,6 @@ the policy had actually chosen by then. Per-interval figures are computed with n
 
 from __future__ import annotations
 
-import heapq
 import math
 from bisect import bisect_left
 
@@ -34,6 +33,7 @@ import pandas as pd
 
 from aiinfra_pipelines.scaling.policies import Observation, drain_order
 from aiinfra_pipelines.scaling.service_model import ServiceModel
+from aiinfra_pipelines.scaling.slots import slot_pool
 from aiinfra_pipelines.scaling.traces import Trace
 
 PENDING, READY, DRAINING, GONE = 0, 1, 2, 3
@@ -93,6 +93,7 @@ def simulate(
     hold_s: float | None = None,
     _prepared=None,
     _bound: bool = False,
+    _compiled: bool | None = None,
 ) -> SimResult:
     """Replay ``trace`` under ``policy``; see the module doc for the model.
 
@@ -125,35 +126,25 @@ def simulate(
             policy.reset()
     hold = max(2 * (delay_ticks + 1) * dt, 240.0) if hold_s is None else hold_s
 
-    start = [math.nan] * n  # a list while replaying (item access is cheaper than numpy's)
     arrivals = a.tolist()
-    services = svc.tolist()
+    pool = slot_pool(a, svc, B, dt, compiled=_compiled)
     # replicas: parallel lists
     r_req, r_ready, r_end, r_state = [], [], [], []
     ready_ids: list[int] = []  # ready, not draining, in ready order
     pending_ids: list[int] = []  # in request order
-    slots: list = []  # heap of (free_time, seq, replica); every slot of a replica stays in it
-    dead = 0  # slots of drained replicas still in the heap (deleted lazily)
-    seq = 0
-    # completions are counted at the first tick strictly after them: done_at_tick[tick]
-    done_at_tick = [0] * (int(((arrivals[-1] if n else 0.0) + float(svc.max(initial=0.0))) // dt) + 2)
     n_done_before = 0
     nxt = 0  # next request to start (FCFS)
     last_arrival = arrivals[-1] if n else 0.0
-    heappush, heappop, heapreplace = heapq.heappush, heapq.heappop, heapq.heapreplace
 
     def add_replica(t_req: float, t_ready: float, state: int) -> int:
         r_req.append(t_req); r_ready.append(t_ready); r_end.append(math.nan); r_state.append(state)
         return len(r_req) - 1
 
     def make_ready(rid: int, t: float) -> None:
-        nonlocal seq
         r_state[rid] = READY
         r_ready[rid] = t
         ready_ids.append(rid)
-        for _ in range(B):
-            heappush(slots, (t, seq, rid))
-            seq += 1
+        pool.add(rid, t)
 
     tk, tready, tpending, tdesired, trate, tqueue, tutil = [], [], [], [], [], [], []
     due: dict[int, list[int]] = {}
@@ -163,37 +154,9 @@ def simulate(
         t = k * dt
         # 1. start every waiting request whose start falls before this tick
         arrived = bisect_left(arrivals, t)
-        i = nxt
-        if slots:  # the heap only loses slots of drained replicas, below
-            for i in range(nxt, arrived):
-                if dead:
-                    while slots and r_state[slots[0][2]] != READY:
-                        heappop(slots)
-                        dead -= 1
-                    if not slots:
-                        break
-                free, _, rid = slots[0]
-                arr = arrivals[i]
-                s0 = arr if arr > free else free
-                if s0 >= t:
-                    break
-                end = s0 + services[i]
-                start[i] = s0
-                heapreplace(slots, (end, seq, rid))  # pop the slot, push it back busy
-                seq += 1
-                kd = int(end // dt) + 1
-                if kd < k:  # float rounding of a start exactly at the previous tick
-                    kd = k
-                try:
-                    done_at_tick[kd] += 1
-                except IndexError:  # a completion beyond the arrivals plus the longest service (a backlog)
-                    done_at_tick.extend([0] * (kd + 1 - len(done_at_tick)))
-                    done_at_tick[kd] += 1
-            else:
-                i = arrived
-        nxt = i
-        if k < len(done_at_tick):
-            n_done_before += done_at_tick[k]
+        if nxt < arrived and pool.has_slots():
+            nxt = pool.start_pass(nxt, arrived, t, k)
+        n_done_before += pool.done_at(k)
         if t > last_arrival and n_done_before == n:
             break
         # 2. observe
@@ -234,14 +197,11 @@ def simulate(
                 if drop and ready_ids:
                     # when each ready replica frees up: the latest free time of its slots (a
                     # slot's free time is the end of the last request it started)
-                    busy_until = dict.fromkeys(ready_ids, 0.0)
-                    for free, _, rid in slots:
-                        if free > busy_until.get(rid, math.inf):
-                            busy_until[rid] = free
+                    busy_until = pool.busy_until(ready_ids)
                     for rid in drain_order(ready_ids, busy_until, t)[:drop]:
                         ready_ids.remove(rid)
                         r_state[rid] = DRAINING
-                        dead += B
+                        pool.drain(rid)
                         r_end[rid] = max(t, busy_until[rid])
         for rid in due.pop(k, ()):
             if r_state[rid] == PENDING:
@@ -261,7 +221,7 @@ def simulate(
     for rid in range(len(r_req)):
         if r_state[rid] in (READY, PENDING):
             r_end[rid] = t_end
-    start = np.array(start, dtype=float)
+    start = pool.starts()
     done = start + svc
     return _results(a, pre, svc, start, done, np.array(r_req), np.array(r_ready), np.array(r_end),
                     np.array(r_state), tk, tready, tpending, tdesired, trate, tqueue, tutil, dt, B,

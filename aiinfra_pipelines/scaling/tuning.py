@@ -143,6 +143,9 @@ def _map(fn, items, workers):
         return [fn(x) for x in items]
     import multiprocessing as mp
 
+    from aiinfra_pipelines.scaling.slots import warm_up
+
+    warm_up()  # the workers inherit the loaded kernels instead of each loading them
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as ex:
         return list(ex.map(fn, items, chunksize=max(1, len(items) // (4 * workers))))
 
