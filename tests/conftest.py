@@ -39,3 +39,18 @@ def model_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model") / "model.npz"
     NumpyMLP([64, 128, 64, 10], seed=1).save(path, {"dataset": "digits"})
     return path
+
+
+@pytest.fixture
+def short_spec(tmp_path, shared_data) -> Path:
+    """The example lifecycle spec cut short for a whole iteration in a test: two epochs and
+    eight seconds of the conversation trace."""
+    import yaml
+
+    spec = yaml.safe_load((REPO / "examples" / "lifecycle.yaml").read_text())
+    spec["training"]["epochs"] = 2
+    spec["traffic"].update(trace=str(shared_data / "inference_traces/azure_llm_2023/AzureLLMInferenceTrace_conv.csv"),
+                           duration_s=8)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path

@@ -33,18 +33,8 @@ def _env(tmp: Path) -> dict:
     return env
 
 
-def _short_spec(tmp: Path, shared: Path) -> Path:
-    spec = yaml.safe_load((REPO / "examples" / "lifecycle.yaml").read_text())
-    spec["training"]["epochs"] = 2
-    spec["traffic"].update(trace=str(shared / "inference_traces/azure_llm_2023/AzureLLMInferenceTrace_conv.csv"),
-                           duration_s=8)
-    path = tmp / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
-
-
-def test_iterate_json_twice_is_the_next_iteration(tmp_path, shared_data):
-    env, spec = _env(tmp_path), _short_spec(tmp_path, shared_data)
+def test_iterate_json_twice_is_the_next_iteration(tmp_path, short_spec):
+    env, spec = _env(tmp_path), short_spec
     results = []
     for expected in ("0001", "0002"):
         proc = _cli(["iterate", "--target", "local", "--spec", str(spec), "--json"], env, tmp_path)

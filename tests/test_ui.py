@@ -15,7 +15,6 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 NINE = {"workload_profile", "hardware_plan", "infrastructure", "telemetry_stack", "scaling_policy",
@@ -42,13 +41,8 @@ class _UI:
 
 
 @pytest.fixture
-def ui(tmp_path, shared_data):
-    spec = yaml.safe_load((REPO / "examples" / "lifecycle.yaml").read_text())
-    spec["training"]["epochs"] = 2
-    spec["traffic"].update(trace=str(shared_data / "inference_traces/azure_llm_2023/AzureLLMInferenceTrace_conv.csv"),
-                           duration_s=8)
-    spec_path = tmp_path / "spec.yaml"
-    spec_path.write_text(yaml.safe_dump(spec))
+def ui(tmp_path, short_spec):
+    spec_path = short_spec
     port = _free_port()
     env = dict(os.environ, DAGSTER_HOME=str(tmp_path / "dagster_home"), AIINFRA_HOME=str(tmp_path / "state"),
                AIINFRA_SPEC=str(spec_path), AIINFRA_UI_PORT=str(port))

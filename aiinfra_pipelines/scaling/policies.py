@@ -487,7 +487,8 @@ class ClairvoyantPolicy(_Policy):
     max_replicas: int = 1024
     repair_rounds: int = 16
     repair_target: float = 0.99
-    _need: np.ndarray | None = field(default=None, repr=False)
+    _planned: np.ndarray | None = field(default=None, repr=False)  # the plan's counts, packed
+    _need: np.ndarray | None = field(default=None, repr=False)  # planned + the repair's replicas
     _lookahead: int = field(default=0, repr=False)
     _dt: float = field(default=15.0, repr=False)
     _repair_key: tuple | None = field(default=None, repr=False)
@@ -526,23 +527,33 @@ class ClairvoyantPolicy(_Policy):
             if len(self._plans) > 64:
                 self._plans.clear()
             self._plans[key] = need
-        self._need = np.ceil(need * self.packing - 1e-9)
+        self._planned = np.ceil(need * self.packing - 1e-9)
         self._dt = float(control_interval_s)
         self._lookahead = int(round(provisioning_delay_s / control_interval_s))
         self._repair_key = key + (self.packing, float(provisioning_delay_s), self.repair_rounds, self.repair_target,
                                   self.min_replicas, self.max_replicas, slo_ttft_s, slo_latency_s, float(score_from_s))
-        extra = self._repairs.get(self._repair_key)
-        if extra is not None:
-            self._need = self._need + extra
-        self._window_max()
+        self._apply(self._repairs.get(self._repair_key))
 
-    def _window_max(self) -> None:
-        """``max _need[k .. k + lookahead]`` for every tick ``k``, once (a list: one index per tick)."""
+    def _apply(self, extra: np.ndarray | None) -> None:
+        """``_need`` = the plan plus ``extra``; then ``max _need[k .. k + lookahead]`` for every
+        tick ``k``, once (a list: one index per tick)."""
+        self._need = self._planned if extra is None else self._planned + extra
+        n = len(self._need)
         need = np.concatenate([self._need, np.zeros(self._lookahead, dtype=self._need.dtype)])
-        want = need[: len(self._need)].copy()
+        want = need[:n].copy()
         for j in range(1, self._lookahead + 1):
-            np.maximum(want, need[j: j + len(self._need)], out=want)
+            np.maximum(want, need[j: j + n], out=want)
         self._want = want.astype(np.int64).tolist()
+
+    @property
+    def plan_ticks(self) -> int:
+        """Control intervals the bound plan covers."""
+        return len(self._planned)
+
+    @property
+    def lookahead_ticks(self) -> int:
+        """The provisioning delay in control intervals."""
+        return self._lookahead
 
     @property
     def needs_repair(self) -> bool:
@@ -551,13 +562,11 @@ class ClairvoyantPolicy(_Policy):
 
     def set_repair(self, extra: np.ndarray) -> None:
         """Add ``extra[k]`` replicas to interval ``k`` of the bound plan (and cache it)."""
-        extra = np.array(extra, dtype=float)[: len(self._need)].copy()
-        base = self._need - self._repairs.get(self._repair_key, 0.0)
+        extra = np.array(extra, dtype=float)[: len(self._planned)]
         if len(self._repairs) > 256:
             self._repairs.clear()
         self._repairs[self._repair_key] = extra
-        self._need = base + extra
-        self._window_max()
+        self._apply(extra)
 
     def reset(self) -> None:
         pass  # the future stays bound

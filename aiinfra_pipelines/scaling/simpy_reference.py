@@ -19,7 +19,7 @@ import simpy
 from simpy.core import URGENT
 
 from aiinfra_pipelines.scaling.policies import Observation
-from aiinfra_pipelines.scaling.simulator import drain_order, prepare
+from aiinfra_pipelines.scaling.simulator import bind_policy, drain_order, prepare
 from aiinfra_pipelines.scaling.service_model import ServiceModel
 from aiinfra_pipelines.scaling.traces import Trace
 
@@ -55,19 +55,12 @@ def simulate_simpy(
     dt = float(control_interval_s)
     delay = math.ceil(provisioning_delay_s / dt - 1e-9) * dt
     policy.reset()
-    if hasattr(policy, "bind_future"):
-        policy.bind_future(a, svc, batch_slots=B, provisioning_delay_s=delay, control_interval_s=dt,
-                           prefill_s=pre, slo_ttft_s=slo_ttft_s, slo_latency_s=slo_latency_s)
-        if getattr(policy, "needs_repair", False):
-            # the clairvoyant's schedule is an input to both simulators: its repair (a few
-            # replays of the plan) is computed once, by the fast simulator, and cached
-            from aiinfra_pipelines.scaling.simulator import repair_plan
-
-            repair_plan(trace, policy, service_model, (a, pre, svc), price_per_replica_hour=price_per_replica_hour,
-                        provisioning_delay_s=provisioning_delay_s, control_interval_s=control_interval_s,
-                        slo_ttft_s=slo_ttft_s, slo_latency_s=slo_latency_s, initial_replicas=initial_replicas,
-                        rate_window_s=rate_window_s, hold_s=hold_s, score_from_s=0.0)
-            policy.reset()
+    # the clairvoyant's schedule (its plan and, the first time, its repair by a few fast
+    # replays) is an input both simulators share
+    bind_policy(trace, policy, service_model, (a, pre, svc), price_per_replica_hour=price_per_replica_hour,
+                provisioning_delay_s=provisioning_delay_s, control_interval_s=control_interval_s,
+                slo_ttft_s=slo_ttft_s, slo_latency_s=slo_latency_s, initial_replicas=initial_replicas,
+                rate_window_s=rate_window_s, hold_s=hold_s, score_from_s=0.0)
     hold = max(2 * (delay + dt), 240.0) if hold_s is None else hold_s
     env = simpy.Environment()
     store = simpy.Store(env)

@@ -113,17 +113,12 @@ def simulate(
     dt = float(control_interval_s)
     delay_ticks = int(math.ceil(provisioning_delay_s / dt - 1e-9))
     policy.reset()
-    if hasattr(policy, "bind_future") and not _bound:
-        policy.bind_future(a, svc, batch_slots=B, provisioning_delay_s=delay_ticks * dt, control_interval_s=dt,
-                           prefill_s=pre, slo_ttft_s=slo_ttft_s, slo_latency_s=slo_latency_s,
-                           score_from_s=score_from_s)
-        if getattr(policy, "needs_repair", False):
-            repair_plan(trace, policy, service_model, (a, pre, svc), price_per_replica_hour=price_per_replica_hour,
-                        provisioning_delay_s=provisioning_delay_s, control_interval_s=control_interval_s,
-                        slo_ttft_s=slo_ttft_s, slo_latency_s=slo_latency_s, initial_replicas=initial_replicas,
-                        rate_window_s=rate_window_s, max_idle_wait_s=max_idle_wait_s, hold_s=hold_s,
-                        score_from_s=score_from_s)
-            policy.reset()
+    if not _bound:
+        bind_policy(trace, policy, service_model, (a, pre, svc), price_per_replica_hour=price_per_replica_hour,
+                    provisioning_delay_s=provisioning_delay_s, control_interval_s=control_interval_s,
+                    slo_ttft_s=slo_ttft_s, slo_latency_s=slo_latency_s, initial_replicas=initial_replicas,
+                    rate_window_s=rate_window_s, max_idle_wait_s=max_idle_wait_s, hold_s=hold_s,
+                    score_from_s=score_from_s)
     hold = max(2 * (delay_ticks + 1) * dt, 240.0) if hold_s is None else hold_s
 
     arrivals = a.tolist()
@@ -228,6 +223,25 @@ def simulate(
                     price_per_replica_hour, slo_ttft_s, slo_latency_s, t_end, score_from_s)
 
 
+def bind_policy(trace: Trace, policy, service_model: ServiceModel, prepared, **sim_kw) -> None:
+    """Give a policy that sees the future (``bind_future``: the clairvoyant) the trace it is
+    about to replay, and repair its plan the first time (:func:`repair_plan`). Both
+    simulators call this, so the schedule is an input they share. ``sim_kw``: the replay's
+    :func:`simulate` keyword arguments (with ``control_interval_s`` and
+    ``provisioning_delay_s``)."""
+    if not hasattr(policy, "bind_future"):
+        return
+    a, pre, svc = prepared
+    dt = float(sim_kw["control_interval_s"])
+    delay = math.ceil(float(sim_kw["provisioning_delay_s"]) / dt - 1e-9) * dt
+    policy.bind_future(a, svc, batch_slots=int(service_model.max_batch_size), provisioning_delay_s=delay,
+                       control_interval_s=dt, prefill_s=pre, slo_ttft_s=sim_kw.get("slo_ttft_s"),
+                       slo_latency_s=sim_kw.get("slo_latency_s"), score_from_s=float(sim_kw.get("score_from_s", 0.0)))
+    if getattr(policy, "needs_repair", False):
+        repair_plan(trace, policy, service_model, prepared, **sim_kw)
+        policy.reset()
+
+
 def repair_plan(trace: Trace, policy, service_model: ServiceModel, prepared, **sim_kw) -> np.ndarray:
     """Repair a clairvoyant plan against the simulator (see ``ClairvoyantPolicy.repair_rounds``).
 
@@ -248,14 +262,14 @@ def repair_plan(trace: Trace, policy, service_model: ServiceModel, prepared, **s
         helpable &= pre <= ttft_s + 1e-9
     if lat_s is not None:
         helpable &= svc <= lat_s + 1e-9
-    extra = np.zeros(len(policy._need), dtype=float)
+    extra = np.zeros(policy.plan_ticks, dtype=float)
     n_scored = int(scored.sum())
     if (ttft_s is None and lat_s is None) or n_scored == 0:
         policy.set_repair(extra)
         return extra
     ticks = np.minimum((a // dt).astype(np.int64), len(extra) - 1)
     # a replica asked for at tick 1 (tick 0 is the initial pool) is ready a provisioning delay later
-    helpable &= ticks >= policy._lookahead + 1
+    helpable &= ticks >= policy.lookahead_ticks + 1
     need_ok = math.ceil(policy.repair_target * n_scored - 1e-9)
     best_ok, best_extra = -1, extra.copy()
     for _ in range(policy.repair_rounds + 1):

@@ -22,7 +22,9 @@ Python pool and 37x slower than the compiled one).
 
 from __future__ import annotations
 
+import functools
 import heapq
+import importlib.util
 import math
 import os
 
@@ -203,15 +205,15 @@ def warm_up() -> None:
     pool.start_pass(0, 1, 15.0, 1)
 
 
+@functools.cache
+def _numba_installed() -> bool:
+    # looked up once: a failed import searches the whole path again every time
+    return importlib.util.find_spec("numba") is not None
+
+
 def compiled_available() -> bool:
     """numba is installed and not turned off (``AIINFRA_SIMULATOR=python``)."""
-    if os.environ.get("AIINFRA_SIMULATOR", "").lower() == "python":
-        return False
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return os.environ.get("AIINFRA_SIMULATOR", "").lower() != "python" and _numba_installed()
 
 
 def slot_pool(arrivals: np.ndarray, services: np.ndarray, batch_slots: int, dt: float, *, compiled: bool | None = None):

@@ -269,29 +269,33 @@ def tune(
         best = ok.iloc[0]
     params = dict(best["params"])
     train_summary = {k: best[k] for k in table.columns if k not in ("params", "family", "meets_slo")}
+    init = params["replicas"] if policy_family == "static" else None
+    # the chosen setting replayed on the tuning part (its sub-window SLO, and the free floor's base)
+    train_replay = simulate(train, policy_from_settings(policy_family, **params), service_model,
+                            initial_replicas=init, **sim_kw_train)
     if free_floor and "min_replicas" in params:
-        floored = _free_floor(policy_family, train, params, train_summary, service_model, sim_kw_train)
+        floored = _free_floor(policy_family, train, params, train_summary, service_model, sim_kw_train,
+                              replay=train_replay)
         if floored is not None:
-            params, train_summary = floored
+            params, train_summary, train_replay = floored
             table["free_floor"] = False
             table.loc[len(table)] = {**{c: None for c in table.columns}, "family": policy_family, "params": params,
                                      **train_summary, "meets_slo": True, "free_floor": True}
     policy = policy_from_settings(policy_family, **params)
-    init = params["replicas"] if policy_family == "static" else None
     if split is None and sim_kw_train is sim_kw:
         eval_summary = train_summary
     else:
         eval_kw = {**sim_kw, "score_from_s": cut if split is not None else sim_kw_train.get("score_from_s", 0.0)}
         eval_summary = simulate(trace, policy, service_model, initial_replicas=init, **eval_kw).summary
-    window_slo = _window_slo(train, policy_from_settings(policy_family, **params), service_model, sim_kw_train,
-                             init, cut if split is not None else trace.duration_s)
+    window_slo = _window_slo(train_replay, sim_kw_train, cut if split is not None else trace.duration_s)
     return TuneResult(policy_family, params, policy, table, train_summary, eval_summary,
                       bool(eval_summary["slo_attainment"] >= slo.attainment), slo, window_slo)
 
 
-def _free_floor(family, train, params, train_summary, service_model, sim_kw):
-    """``(params, summary)`` with ``min_replicas`` raised to the fewest replicas the setting
-    asked for during the scored tuning part, or None when that changes nothing or costs more.
+def _free_floor(family, train, params, train_summary, service_model, sim_kw, replay=None):
+    """``(params, summary, replay)`` with ``min_replicas`` raised to the fewest replicas the
+    setting asked for during the scored tuning part (``replay``: the setting's replay of the
+    tuning part, made here when not given), or None when that changes nothing or costs more.
 
     The tuning part cannot tell these two settings apart: the floor binds nowhere in it, so
     both cost the same there. They differ after a quiet spell the tuning part did not have,
@@ -299,7 +303,8 @@ def _free_floor(family, train, params, train_summary, service_model, sim_kw):
     and a burst then waits a provisioning delay. Choosing the higher floor on a tie costs
     nothing on the data the tuner may use and keeps that capacity in reserve; the replay
     with the floor confirms the tie (a floor can still move a decision in the warm-up)."""
-    r = simulate(train, policy_from_settings(family, **params), service_model, **sim_kw)
+    r = replay if replay is not None else simulate(train, policy_from_settings(family, **params), service_model,
+                                                   **sim_kw)
     iv = r.intervals
     desired = iv.loc[iv["t_s"] >= float(sim_kw.get("score_from_s", 0.0)), "replicas_desired"]
     if desired.empty:
@@ -308,21 +313,21 @@ def _free_floor(family, train, params, train_summary, service_model, sim_kw):
     if floor <= int(params["min_replicas"]):
         return None
     cand = {**params, "min_replicas": floor}
-    s = simulate(train, policy_from_settings(family, **cand), service_model, **sim_kw).summary
+    rc = simulate(train, policy_from_settings(family, **cand), service_model, **sim_kw)
+    s = rc.summary
     if s["cost_usd"] <= train_summary["cost_usd"] * (1 + 1e-9) + 1e-9 and \
             s["slo_attainment"] >= train_summary["slo_attainment"] - 1e-12:
-        return cand, s
+        return cand, s, rc
     return None
 
 
 WINDOWS = 4
 
 
-def _window_slo(train: Trace, policy, service_model, sim_kw, init, end_s: float, windows: int = WINDOWS) -> list:
-    """SLO attainment of ``policy`` replayed over ``train``, in ``windows`` equal sub-windows
-    (by time) of its scored part ``[score_from_s, end_s)``."""
-    r = simulate(train, policy, service_model, initial_replicas=init, **sim_kw)
-    q = r.requests
+def _window_slo(replay, sim_kw, end_s: float, windows: int = WINDOWS) -> list:
+    """SLO attainment of a replay of the tuning part, in ``windows`` equal sub-windows (by
+    time) of its scored part ``[score_from_s, end_s)``."""
+    q = replay.requests
     lo = float(sim_kw.get("score_from_s", 0.0))
     edges = np.linspace(lo, max(end_s, lo), windows + 1)
     a, ok = q["arrival_s"].to_numpy(), q["meets_slo"].to_numpy()
